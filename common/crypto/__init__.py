@@ -1,0 +1,1 @@
+"""Cryptography for Deskhand: pairing codes, the RA1 handshake, the record layer, identities."""

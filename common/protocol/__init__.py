@@ -1,0 +1,1 @@
+"""The Deskhand wire protocol: typed messages and their binary codec."""

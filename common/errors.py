@@ -9,6 +9,7 @@
      │    └── IdentityError     a technician certificate was refused
      ├── CodeError              a pairing code is malformed, expired or reused
      ├── SessionClosed          the session ended (cleanly or not); carries why
+     ├── ConnectionLost         the relay connection failed or was refused
      └── InvalidState           an operation that the current state forbids
 
 Every message text is safe to show a user or write to a log: it never holds
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 __all__ = [
     "CodeError",
+    "ConnectionLost",
     "CryptoError",
     "DeskhandError",
     "IdentityError",
@@ -73,3 +75,17 @@ class SessionClosed(DeskhandError):
         super().__init__(reason)
         self.reason = reason
         self.clean = clean
+
+
+class ConnectionLost(DeskhandError):
+    """The connection to the relay failed, was refused or dropped.
+
+    Attributes:
+        code: the websocket close code when there was one (see relay_wire.CloseCode).
+        reason: a short, user-presentable reason.
+    """
+
+    def __init__(self, reason: str, code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code

@@ -273,14 +273,14 @@ _BY_ID: dict[int, _Layout] = {}
 _BY_CLASS: dict[type[Message], _Layout] = {}
 
 
-@typing.dataclass_transform(frozen_default=True)
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
 def message(type_id: int) -> Callable[[type[M]], type[M]]:
     """Class decorator: make a frozen dataclass and register it under type_id."""
 
     def register(cls: type[M]) -> type[M]:
         if type_id in _BY_ID:
             raise TypeError(f"type id {type_id} already used by {_BY_ID[type_id].cls.__name__}")
-        data_cls = dataclasses.dataclass(frozen=True, slots=True)(cls)
+        data_cls: Any = dataclasses.dataclass(frozen=True, slots=True)(cls)
         hints = typing.get_type_hints(data_cls)
         fields = dataclasses.fields(data_cls)
         codecs = [_field_codec(hints[f.name], f.metadata) for f in fields]
@@ -293,7 +293,7 @@ def message(type_id: int) -> Callable[[type[M]], type[M]]:
         )
         _BY_ID[type_id] = layout
         _BY_CLASS[data_cls] = layout
-        return data_cls
+        return typing.cast(type[M], data_cls)
 
     return register
 

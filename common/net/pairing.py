@@ -1,0 +1,157 @@
+"""The pairing flows: drive RA1 over a relay link, with bounded waits.
+
+Both return an open :class:`~common.net.channel.SecureChannel`, or raise a
+:class:`~common.errors.DeskhandError` whose message can be shown as it is.
+On any failure the link is closed: a code is never tried twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from common.crypto.code import PairingCode
+from common.crypto.handshake import TechnicianHandshake, UserHandshake
+from common.crypto.identity import OrgTrust, TechnicianCredential, TechnicianIdentity
+from common.errors import ConnectionLost, DeskhandError, PairingError
+from common.net.channel import SecureChannel
+from common.net.relay_link import RelayLink
+from common.protocol.relay_wire import CloseCode
+from common.session import SecureSession, SessionLimits
+
+
+__all__ = [
+    "ConsentCallback",
+    "ConsentRequest",
+    "PairingDeclined",
+    "PairingTimeouts",
+    "pair_technician",
+    "pair_user",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsentRequest:
+    """What the user is asked before anything is shared.
+
+    Attributes:
+        technician: who is asking, verified against the pinned organisation.
+        requested: the capabilities the technician asks for.
+        sas: the verification number to compare with the technician.
+    """
+
+    technician: TechnicianIdentity
+    requested: tuple[str, ...]
+    sas: str
+
+
+# Returns the granted capabilities, or None to decline.
+ConsentCallback = Callable[[ConsentRequest], Awaitable[tuple[str, ...] | None]]
+
+
+class PairingDeclined(DeskhandError):
+    """The user declined the technician's request."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PairingTimeouts:
+    hello: float = 20.0
+    consent: float = 60.0
+
+
+async def _recv(link: RelayLink, timeout: float, what: str) -> bytes:
+    try:
+        async with asyncio.timeout(timeout):
+            return await link.recv_payload()
+    except TimeoutError:
+        raise PairingError(f"Timed out waiting for {what}.") from None
+
+
+async def pair_user(
+    link: RelayLink,
+    code: PairingCode,
+    sid: bytes,
+    trust: OrgTrust,
+    consent: ConsentCallback,
+    *,
+    device: str = "",
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    entropy: Callable[[int], bytes] = os.urandom,
+    timeouts: PairingTimeouts | None = None,
+    limits: SessionLimits | None = None,
+) -> SecureChannel:
+    """The user's side of RA1, after the relay said a technician joined.
+
+    The code is burned first, whatever happens next.
+    """
+    timeouts = timeouts or PairingTimeouts()
+    password = code.consume(clock())
+    try:
+        handshake = UserHandshake(password, sid, trust, entropy)
+        await link.send_payload(handshake.hello())
+        handshake.receive_hello(await _recv(link, timeouts.hello, "the technician"))
+        identity = handshake.receive_auth(
+            await _recv(link, timeouts.hello, "the technician's proof"), wall_clock()
+        )
+        request = ConsentRequest(identity, handshake.requested, handshake.sas)
+        try:
+            async with asyncio.timeout(timeouts.consent):
+                granted = await consent(request)
+        except TimeoutError:
+            granted = None
+        if granted is None:
+            await link.send_payload(handshake.decline("The user declined."))
+            raise PairingDeclined("You declined the request.")
+        record, established = handshake.accept(granted, device)
+        await link.send_payload(record)
+    except BaseException as exc:
+        code_ = CloseCode.NORMAL if isinstance(exc, PairingDeclined) else CloseCode.BAD_MESSAGE
+        await link.close(code_, "pairing ended")
+        raise
+    channel = SecureChannel(link, SecureSession(established, clock(), limits), clock=clock)
+    channel.start()
+    return channel
+
+
+async def pair_technician(
+    link: RelayLink,
+    password: str,
+    sid: bytes,
+    credential: TechnicianCredential,
+    *,
+    requested: tuple[str, ...] = ("view",),
+    on_sas: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    entropy: Callable[[int], bytes] = os.urandom,
+    timeouts: PairingTimeouts | None = None,
+    limits: SessionLimits | None = None,
+) -> SecureChannel:
+    """The technician's side of RA1, after the relay paired us.
+
+    Args:
+        on_sas: called with the verification number as soon as it is known,
+            so the technician can read it out while the user decides.
+    """
+    timeouts = timeouts or PairingTimeouts()
+    try:
+        handshake = TechnicianHandshake(password, sid, credential, requested, entropy)
+        await link.send_payload(handshake.hello())
+        auth = handshake.receive_hello(await _recv(link, timeouts.hello, "the user"))
+        await link.send_payload(auth)
+        if on_sas is not None:
+            on_sas(handshake.sas)
+        try:
+            reply = await _recv(link, timeouts.hello + timeouts.consent, "the user's consent")
+        except ConnectionLost as exc:
+            raise PairingError(f"The user's side closed before accepting: {exc.reason}") from None
+        established = handshake.receive_auth(reply)
+    except BaseException:
+        await link.close(CloseCode.NORMAL, "pairing ended")
+        raise
+    channel = SecureChannel(link, SecureSession(established, clock(), limits), clock=clock)
+    channel.start()
+    return channel

@@ -1,0 +1,1 @@
+"""Qt-free core of the technician app."""

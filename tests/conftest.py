@@ -1,0 +1,29 @@
+"""Fixtures for every test directory. Subdirectories add their own conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.xvfb import Xvfb
+
+
+@pytest.fixture(scope="session")
+def xvfb() -> Iterator[Xvfb]:
+    """One 1920x1080x24 Xvfb for the session, started by the first test that asks.
+
+    Skips the requesting tests when Xvfb is not installed.
+    """
+    with Xvfb() as server:
+        yield server
+
+
+@pytest.fixture
+def x_display(xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Points DISPLAY (for this test only) at the session's Xvfb; returns ":N"."""
+    if not xvfb.running:
+        pytest.fail(f"the session's Xvfb has died: {xvfb!r}")
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    return xvfb.display

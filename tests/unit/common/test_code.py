@@ -1,0 +1,56 @@
+"""Pairing codes: format, normalisation, single use and expiry."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from common.crypto.code import PairingCode, parse_code
+from common.errors import CodeError
+
+
+def test_generate_and_display() -> None:
+    digits = itertools.cycle([4, 1, 7, 3, 8, 2])
+    code = PairingCode.generate(512, now=100.0, randbelow=lambda n: next(digits))
+    assert code.display == "512-417-382"
+    assert parse_code(code.display) == (512, "417382")
+
+
+@pytest.mark.parametrize(
+    "text", ["512-417-382", "512 417 382", "512417382", " 512-417 382 ", "５１２-４１７-３８２"]
+)
+def test_parse_accepts_what_people_type(text: str) -> None:
+    assert parse_code(text) == (512, "417382")
+
+
+@pytest.mark.parametrize("text", ["", "12-345-678", "512-417-38", "512-417-3821", "abc-def-ghi", "012-345-678", "512/417/382"])
+def test_parse_refuses_non_codes(text: str) -> None:
+    with pytest.raises(CodeError):
+        parse_code(text)
+
+
+def test_single_use() -> None:
+    code = PairingCode.generate(100, now=0.0)
+    assert code.consume(1.0) == code.secret
+    with pytest.raises(CodeError, match="already used"):
+        code.consume(2.0)
+
+
+def test_expiry() -> None:
+    code = PairingCode.generate(100, now=0.0, lifetime=600.0)
+    assert not code.expired(599.9)
+    with pytest.raises(CodeError, match="expired"):
+        code.consume(600.0)
+
+
+def test_secret_comes_from_the_given_randomness() -> None:
+    calls: list[int] = []
+
+    def randbelow(n: int) -> int:
+        calls.append(n)
+        return 9
+
+    code = PairingCode.generate(100, now=0.0, randbelow=randbelow)
+    assert code.secret == "999999"
+    assert calls == [10] * 6

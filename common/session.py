@@ -263,7 +263,7 @@ class SecureSession:
             self._key_since = now
             self._last_sent = now
             return self._seal(RecordType.KEY_UPDATE, b"")
-        fragment = self._next_fragment()
+        fragment = self._next_grant() or self._next_fragment()
         if fragment is not None:
             self._last_sent = now
             self._heartbeat_due = False
@@ -354,8 +354,6 @@ class SecureSession:
             if self._recv_window[channel] < 0:
                 raise ProtocolError(f"peer overran the {channel.name.lower()} flow-control window")
             self._ungranted[channel] += len(piece)
-            if self._ungranted[channel] >= self._limits.initial_window // 4:
-                self._grant(channel)
         buffer = self._reassembly[channel]
         if len(buffer) + len(piece) > spec.max_message:
             raise ProtocolError(f"message too large for the {channel.name.lower()} channel")
@@ -375,12 +373,17 @@ class SecureSession:
             return
         self._events.append(MessageReceived(channel, msg))
 
-    def _grant(self, channel: Channel) -> None:
-        credit = self._ungranted[channel]
-        self._ungranted[channel] = 0
-        self._recv_window[channel] += credit
-        if self._state is _State.OPEN:
-            update = encode(WindowUpdate(channel, credit))
-            control = self._out[Channel.CONTROL]
-            control.pending.append(update)
-            control.queued += len(update)
+    def _next_grant(self) -> bytes | None:
+        # Credit counts only once it is on the wire: a peer cannot have seen a
+        # grant we have not sent, so anything beyond the sent window is an overrun.
+        control = self._out[Channel.CONTROL]
+        if control.offset:
+            return None  # never split a control message that is mid-fragment
+        threshold = self._limits.initial_window // 4
+        for channel, amount in self._ungranted.items():
+            if amount >= threshold:
+                self._ungranted[channel] = 0
+                self._recv_window[channel] += amount
+                update = encode(WindowUpdate(channel, amount))
+                return bytes((Channel.CONTROL, _FINAL)) + update
+        return None

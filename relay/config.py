@@ -69,9 +69,7 @@ class RelayConfig:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {self.port}")
         if not _MIN_MESSAGE <= self.max_message <= _MAX_MESSAGE:
-            raise ValueError(
-                f"max_message must be between {_MIN_MESSAGE} and {_MAX_MESSAGE} bytes"
-            )
+            raise ValueError(f"max_message must be between {_MIN_MESSAGE} and {_MAX_MESSAGE} bytes")
         _positive_int("max_connections", self.max_connections)
         _positive_int("max_connections_per_address", self.max_connections_per_address)
         _positive_int("failed_claims_per_window", self.failed_claims_per_window)

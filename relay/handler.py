@@ -325,7 +325,11 @@ class Relay:
                 "no Register or Claim in time",
             )
         elif state is PeerState.PAIRED:
-            other = (peer.last_frame + cfg.idle_timeout, CloseCode.IDLE_TIMEOUT, "idle for too long")
+            other = (
+                peer.last_frame + cfg.idle_timeout,
+                CloseCode.IDLE_TIMEOUT,
+                "idle for too long",
+            )
         elif peer.expires_at is not None and peer.partner is None:
             # WAITING, or CLOSED because a late claim found the code expired.
             other = (peer.expires_at, CloseCode.CODE_EXPIRED, "pairing code expired")

@@ -281,9 +281,7 @@ class Registry(Generic[H]):
             should close their connections (with CODE_EXPIRED).
         """
         expired = [
-            (n, s)
-            for n, s in self._slots.items()
-            if s.technician is None and now >= s.expires_at
+            (n, s) for n, s in self._slots.items() if s.technician is None and now >= s.expires_at
         ]
         for nameplate, slot in expired:
             self._expire(nameplate, slot)

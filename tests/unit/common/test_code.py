@@ -18,13 +18,23 @@ def test_generate_and_display() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["512-417-382", "512 417 382", "512417382", " 512-417 382 ", "５１２-４１７-３８２"]
+    "text",
+    [
+        "512-417-382",
+        "512 417 382",
+        "512417382",
+        " 512-417 382 ",
+        "\uff15\uff11\uff12-\uff14\uff11\uff17-\uff13\uff18\uff12",
+    ],  # full-width
 )
 def test_parse_accepts_what_people_type(text: str) -> None:
     assert parse_code(text) == (512, "417382")
 
 
-@pytest.mark.parametrize("text", ["", "12-345-678", "512-417-38", "512-417-3821", "abc-def-ghi", "012-345-678", "512/417/382"])
+@pytest.mark.parametrize(
+    "text",
+    ["", "12-345-678", "512-417-38", "512-417-3821", "abc-def-ghi", "012-345-678", "512/417/382"],
+)
 def test_parse_refuses_non_codes(text: str) -> None:
     with pytest.raises(CodeError):
         parse_code(text)

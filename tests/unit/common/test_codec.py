@@ -145,9 +145,7 @@ def test_arbitrary_bytes_raise_only_protocol_error(data: bytes) -> None:
 
 
 @settings(max_examples=300)
-@given(
-    st.sampled_from(EXAMPLES), st.integers(min_value=0, max_value=10_000), st.integers(0, 255)
-)
+@given(st.sampled_from(EXAMPLES), st.integers(min_value=0, max_value=10_000), st.integers(0, 255))
 def test_mutated_messages_raise_only_protocol_error(msg: Message, pos: int, value: int) -> None:
     data = bytearray(encode(msg))
     data[pos % len(data)] = value

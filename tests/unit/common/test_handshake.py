@@ -8,8 +8,8 @@ import time
 import pytest
 
 from common.crypto.handshake import (
-    Hello,
     HandshakeRole,
+    Hello,
     TechnicianHandshake,
     UserHandshake,
 )
@@ -80,19 +80,18 @@ def test_failed_machine_refuses_further_use(org: Org) -> None:
 
 
 def test_replayed_hello_from_another_session(org: Org) -> None:
-    """Case 4: M1 from an old session (other SID) fails confirmation."""
-    old = TechnicianHandshake(CODE, b"o" * 16, org.technician())
-    old_m1 = old.hello()
+    """Case 4: the relay replays M1 from an old session (other SID) to a new user."""
+    old_sid = b"o" * 16
+    old_tech = TechnicianHandshake(CODE, old_sid, org.technician())
+    old_user = UserHandshake(CODE, old_sid, org.trust)
+    old_m1, old_m2 = old_tech.hello(), old_user.hello()
+    old_m3 = old_tech.receive_hello(old_m2)
     user = UserHandshake(CODE, SID, org.trust)
     user.hello()
     user.receive_hello(old_m1)
-    # The old technician cannot produce an M3 that fits this transcript.
+    # Even with the right code, the old proof does not fit the new session.
     with pytest.raises(PairingError):
-        user.receive_auth(old.receive_hello(user.hello() if False else encode_user_hello(org)), 0)
-
-
-def encode_user_hello(org: Org) -> bytes:
-    return UserHandshake(CODE, b"o" * 16, org.trust).hello()
+        user.receive_auth(old_m3, time.time())
 
 
 def test_hellos_swapped_between_two_sessions(org: Org) -> None:

@@ -83,7 +83,9 @@ def hand_made_cert(signer: OrgKey, **overrides: object) -> bytes:
     return encode(SignedCertificate(body, sign_raw(signer, CERT_SIGNATURE_CONTEXT, body)))
 
 
-def hand_made_crl(signer: OrgKey, context: bytes = CRL_SIGNATURE_CONTEXT, **fields: object) -> bytes:
+def hand_made_crl(
+    signer: OrgKey, context: bytes = CRL_SIGNATURE_CONTEXT, **fields: object
+) -> bytes:
     values: dict[str, object] = {"org_key_id": ORG.key_id, "issued_at": NOW, "serials": ()}
     values.update(fields)
     body = encode(RevocationList(**values))  # type: ignore[arg-type]
@@ -289,7 +291,9 @@ def test_unsorted_revocation_list_is_malformed_even_when_signed() -> None:
 
 
 def test_sign_revocations_sorts_and_deduplicates() -> None:
-    crl = decode_as(RevocationList, decode_as(SignedRevocationList, ORG.sign_revocations([9, 3, 9], NOW)).body)
+    crl = decode_as(
+        RevocationList, decode_as(SignedRevocationList, ORG.sign_revocations([9, 3, 9], NOW)).body
+    )
     assert crl.serials == (3, 9)
     with pytest.raises(ValueError):
         ORG.sign_revocations([0], NOW)

@@ -79,7 +79,7 @@ def test_future_epoch_is_refused() -> None:
 
 
 def test_key_update_with_payload_is_refused() -> None:
-    sealer, opener = pair()
+    _, opener = pair()
     # Seal a KEY_UPDATE by hand with a payload: a conforming sealer never does.
     wire = RecordSealer(KEY, SID)._aead.encrypt(
         bytes(12), b"extra", HEADER.pack(1, RecordType.KEY_UPDATE, 0, 0) + SID

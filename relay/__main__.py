@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import json
 import logging
 import signal
@@ -74,9 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in _ADMIN_COMMANDS:
         # relay.admin pulls in crypto and storage the relay itself does not need.
-        admin = importlib.import_module("relay.admin")
-        status: int = admin.main(args)
-        return status
+        from relay import admin
+
+        return admin.main(args)
     try:
         config = _config(_parser().parse_args(args))
     except (_UsageError, ValueError) as exc:

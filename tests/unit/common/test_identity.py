@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -336,7 +337,7 @@ def test_validity_over_30_days_is_refused_when_issuing_and_when_verifying() -> N
         {"name": "x" * 300},
     ],
 )
-def test_issue_refuses_invalid_fields(overrides: dict[str, object]) -> None:
+def test_issue_refuses_invalid_fields(overrides: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         issue(**overrides)
 

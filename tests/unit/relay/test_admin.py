@@ -53,7 +53,16 @@ def run(clock: Clock, *argv: str | Path) -> int:
 
 
 def issue(clock: Clock, org_dir: Path, out: Path, tech_id: str, name: str, *extra: str) -> int:
-    argv = ["cert", "issue", "--org-dir", org_dir, "--tech-id", tech_id, "--name", name]
+    argv: list[str | Path] = [
+        "cert",
+        "issue",
+        "--org-dir",
+        org_dir,
+        "--tech-id",
+        tech_id,
+        "--name",
+        name,
+    ]
     return run(clock, *argv, "--out", out, *extra)
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints one JSON document. Run with `python -m bench.NAME`."""

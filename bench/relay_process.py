@@ -1,4 +1,4 @@
-"""Run the real relay as a subprocess (`python -m relay --port 0`) for tests and benchmarks."""
+"""Run the real relay as a subprocess (`python -m relay --port 0`) for benchmarks and tests."""
 
 from __future__ import annotations
 

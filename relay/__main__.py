@@ -124,8 +124,10 @@ def _setup_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    # websockets logs every handshake at INFO, with paths and peers; keep problems only.
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    # websockets logs every handshake at INFO, and asyncio's debug mode logs
+    # its own chatter: keep only their problems.
+    for noisy in ("websockets", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 async def _run(config: RelayConfig) -> int:

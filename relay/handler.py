@@ -56,7 +56,8 @@ _PEER_JOINED = encode(PeerJoined())
 # RFC 6455 caps a close reason at 123 bytes.
 _MAX_REASON = 120
 # What the remaining peer is told (PeerLeft) when its partner's connection ends.
-_LEFT_REASONS = {
+_LEFT_REASONS: dict[int, str] = {
+    CloseCode.TOO_BIG: "peer sent an oversized message",
     CloseCode.BAD_MESSAGE: "peer sent an invalid message",
     CloseCode.IDLE_TIMEOUT: "peer timed out",
     CloseCode.SESSION_TOO_LONG: "session time limit reached",
@@ -76,11 +77,11 @@ class Peer:
         last_frame: loop time of the last message from this peer once paired.
         partner: the other side once paired.
         ending: set when another task decided this connection must close.
+        scope: the asyncio.Timeout bounding this peer's await in progress.
         frames, bytes: forwarded messages and bytes received from this peer.
     """
 
     __slots__ = (
-        "_scope",
         "address",
         "bytes",
         "ending",
@@ -90,6 +91,7 @@ class Peer:
         "last_frame",
         "opened_at",
         "partner",
+        "scope",
         "ws",
     )
 
@@ -104,8 +106,7 @@ class Peer:
         self.ending: RelayRejection | None = None
         self.frames = 0
         self.bytes = 0
-        # The asyncio.Timeout bounding this peer's current await, if any.
-        self._scope: asyncio.Timeout | None = None
+        self.scope: asyncio.Timeout | None = None
 
     def __repr__(self) -> str:
         return f"<Peer {self.id}>"
@@ -122,7 +123,7 @@ class Peer:
 
     def rearm(self, deadline: float) -> None:
         """Move the deadline of the await in progress (its state changed)."""
-        scope = self._scope
+        scope = self.scope
         if scope is not None and not scope.expired():
             scope.reschedule(max(deadline, asyncio.get_running_loop().time()))
 
@@ -182,24 +183,26 @@ class Relay:
             return
         _log("connected", peer, address=peer.address)
         ending: RelayRejection | None = None
+        code: int = CloseCode.NORMAL
+        reason = ""
         try:
             await self._serve(peer)
         except RelayRejection as exc:
             ending = exc
-        except ConnectionClosed:
-            pass
+            code, reason = exc.code, exc.reason
+        except ConnectionClosed as exc:
+            code, reason = _closed_by(exc)
         finally:
             partner = self.registry.disconnect(peer)
             if partner is not None and not self.closing:
-                reason = _LEFT_REASONS.get(ending.code, _DISCONNECTED) if ending else _DISCONNECTED
-                partner.end_soon(CloseCode.PEER_LEFT, reason)
+                partner.end_soon(CloseCode.PEER_LEFT, _LEFT_REASONS.get(code, _DISCONNECTED))
         if ending is not None:
             await self._close(peer, ending)
         _log(
             "closed",
             peer,
-            code=ending.code.name if ending else _remote_code(ws),
-            reason=ending.reason if ending else "closed by peer",
+            code=_code_name(code),
+            reason=reason,
             seconds=round(loop.time() - peer.opened_at, 3),
             frames=peer.frames,
             bytes=peer.bytes,
@@ -252,7 +255,7 @@ class Relay:
             raise peer.ending
         try:
             async with asyncio.timeout_at(self._limit(peer)[0]) as scope:
-                peer._scope = scope
+                peer.scope = scope
                 data = await peer.ws.recv()
         except TimeoutError:
             if peer.ending is not None:
@@ -260,7 +263,7 @@ class Relay:
             _, code, reason = self._limit(peer)
             raise RelayRejection(code, reason) from None
         finally:
-            peer._scope = None
+            peer.scope = None
         if peer.ending is not None:
             raise peer.ending
         if isinstance(data, str):
@@ -279,7 +282,7 @@ class Relay:
             raise peer.ending
         try:
             async with asyncio.timeout(self.config.idle_timeout) as scope:
-                peer._scope = scope
+                peer.scope = scope
                 await target.ws.send(data)
         except TimeoutError:
             if peer.ending is not None:
@@ -293,7 +296,7 @@ class Relay:
                 raise
             raise RelayRejection(CloseCode.PEER_LEFT, _DISCONNECTED) from None
         finally:
-            peer._scope = None
+            peer.scope = None
 
     async def _close(self, peer: Peer, rejection: RelayRejection) -> None:
         """Close ``peer``'s connection for ``rejection``, telling it first if its partner left."""
@@ -363,10 +366,18 @@ def _remote_ip(ws: ServerConnection) -> str:
     return "unknown"
 
 
-def _remote_code(ws: ServerConnection) -> str:
-    code = ws.close_code
-    if code is None:
-        return "NONE"
+def _closed_by(exc: ConnectionClosed) -> tuple[int, str]:
+    """The close code of a connection that websockets saw close, and who closed it."""
+    if exc.sent is not None and exc.rcvd_then_sent is not True:
+        # The relay's websockets layer started it: oversized message, shutdown...
+        return exc.sent.code, "closed by relay"
+    if exc.rcvd is not None:
+        # Not the peer's own reason: that is untrusted text.
+        return exc.rcvd.code, "closed by peer"
+    return 1006, "connection lost"
+
+
+def _code_name(code: int) -> str:
     try:
         return CloseCode(code).name
     except ValueError:

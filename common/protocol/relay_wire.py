@@ -29,6 +29,8 @@ from common.protocol.codec import PROTOCOL_VERSION, Message, decode_as, encode, 
 __all__ = [
     "FORWARD_PREFIX",
     "MAX_FRAME",
+    "NAMEPLATE_MAX",
+    "NAMEPLATE_MIN",
     "SID_BYTES",
     "Claim",
     "CloseCode",

@@ -15,7 +15,7 @@ from common.protocol.channels import Channel
 from common.session import MessageReceived, SessionEnded, SessionEvent
 from technician.core.session import TechnicianClient
 from tests.pki import make_org
-from tests.relay_process import RelayProcess
+from bench.relay_process import RelayProcess
 
 
 pytestmark = pytest.mark.e2e

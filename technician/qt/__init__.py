@@ -1,0 +1,1 @@
+"""The technician console's Qt layer: a thin view over technician.core, wired by app.py."""

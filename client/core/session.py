@@ -26,10 +26,13 @@ from common.errors import CodeError, ConnectionLost, InvalidState
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentCallback, PairingTimeouts, pair_user
 from common.net.relay_link import RelayLink
+from common.protocol.relay_wire import CloseCode
 from common.session import SessionEnded, SessionEvent, SessionLimits
 
 
 __all__ = ["UserClient", "UserState"]
+
+_EXPIRED = "Nobody used the code before it expired. Request a new code."
 
 
 class UserState(enum.Enum):
@@ -118,9 +121,11 @@ class UserClient:
                 await link.wait_peer_joined()
         except TimeoutError:
             await self._give_up()
-            raise CodeError("Nobody used the code before it expired. Request a new code.") from None
-        except ConnectionLost:
+            raise CodeError(_EXPIRED) from None
+        except ConnectionLost as exc:
             await self._give_up()
+            if exc.code == CloseCode.CODE_EXPIRED:
+                raise CodeError(_EXPIRED) from None
             raise
         self.state = UserState.PAIRING
         try:

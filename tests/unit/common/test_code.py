@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, strategies as st
 
 from common.crypto.code import PairingCode, parse_code
 from common.errors import CodeError
@@ -64,3 +65,12 @@ def test_secret_comes_from_the_given_randomness() -> None:
     code = PairingCode.generate(100, now=0.0, randbelow=randbelow)
     assert code.secret == "999999"
     assert calls == [10] * 6
+
+
+@given(st.text(max_size=40))
+def test_parse_raises_only_code_error(text: str) -> None:
+    try:
+        nameplate, secret = parse_code(text)
+    except CodeError:
+        return
+    assert 100 <= nameplate <= 999 and len(secret) == 6 and secret.isdigit()

@@ -6,6 +6,7 @@ import dataclasses
 import time
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from common.crypto.handshake import (
     HandshakeRole,
@@ -279,3 +280,31 @@ def test_roles_and_states(org: Org) -> None:
         tech.hello()
     with pytest.raises(ValueError):
         UserHandshake("12ab", SID, org.trust)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120))
+def test_arbitrary_hello_bytes_raise_only_pairing_error(data: bytes) -> None:
+    """Case 47: hello parsing never leaks another exception."""
+    user = UserHandshake(CODE, SID, TRUST_FOR_PROPERTIES)
+    user.hello()
+    with pytest.raises(PairingError):
+        user.receive_hello(data)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=6, max_size=6))
+def test_guessing_relay_never_pairs(guess: str) -> None:
+    """Case 46: a relay running its own SPAKE2 with guessed codes fails every time."""
+    if guess == CODE:
+        return
+    org = make_org()
+    relay_as_tech = TechnicianHandshake(guess, SID, org.technician())
+    user = UserHandshake(CODE, SID, org.trust)
+    m1, m2 = relay_as_tech.hello(), user.hello()
+    user.receive_hello(m1)
+    with pytest.raises(PairingError, match="did not match"):
+        user.receive_auth(relay_as_tech.receive_hello(m2), time.time())
+
+
+TRUST_FOR_PROPERTIES = make_org().trust

@@ -433,7 +433,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit status."""
-    # SIGTERM stops the demo the way Ctrl+C does: everything it started stops too.
+    # Ctrl+C and SIGTERM both stop everything the demo started. SIGINT is set
+    # explicitly too: a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         args = _parser().parse_args(argv)

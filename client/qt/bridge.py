@@ -86,7 +86,8 @@ class ClientBridge(QObject):
         # Everything below is touched only in the loop thread.
         self._task: asyncio.Task[None] | None = None
         self._consent: asyncio.Future[tuple[str, ...] | None] | None = None
-        self._technician: ConsentRequest | None = None
+        self._consent_lapsed = False
+        self._request: ConsentRequest | None = None
         self._channel: SecureChannel | None = None
         self._chat_id = 0
 
@@ -117,12 +118,16 @@ class ClientBridge(QObject):
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """End everything, waiting at most timeout seconds (for quitting)."""
+        coro = self._stop(quiet=True)
         try:
-            self._loop.submit(self._stop(quiet=True)).result(timeout)
+            future = self._loop.submit(coro)
+        except RuntimeError:  # the loop is already closed
+            coro.close()
+            return
+        try:
+            future.result(timeout)
         except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             logger.warning("the session did not close within %.1f s", timeout)
-        except RuntimeError:
-            pass  # the loop is already stopped
 
     # --- loop thread ---
 
@@ -138,8 +143,11 @@ class ClientBridge(QObject):
         except asyncio.CancelledError:
             self.ended.emit("You cancelled the request.")
             raise
-        except PairingDeclined as exc:
-            self.ended.emit(str(exc))
+        except PairingDeclined:
+            if self._consent_lapsed:
+                self.ended.emit("Nobody answered in time, so the technician was turned away.")
+            else:
+                self.ended.emit("You declined the request.")
             return
         except DeskhandError as exc:
             self.ended.emit(str(exc))
@@ -153,9 +161,9 @@ class ClientBridge(QObject):
         self._channel = channel
         self._chat_id = 0
         channel.add_listener(self._on_channel_event)
-        technician = self._technician
-        assert technician is not None  # pairing asked for consent first
-        identity = technician.technician
+        request = self._request
+        assert request is not None  # pairing asked for consent first
+        identity = request.technician
         self.connected.emit(
             ConnectedSession(
                 identity.name, identity.org, identity.fingerprint, channel.granted, channel.sas
@@ -166,13 +174,15 @@ class ClientBridge(QObject):
         # The core's ConsentCallback: park a future until the GUI answers.
         future: asyncio.Future[tuple[str, ...] | None] = asyncio.get_running_loop().create_future()
         self._consent = future
-        self._technician = request
+        self._consent_lapsed = False
+        self._request = request
         self.consent_requested.emit(request)
         try:
             return await future
         finally:
             self._consent = None
             if future.cancelled() or not future.done():
+                self._consent_lapsed = True
                 self.consent_withdrawn.emit()
 
     def _resolve_consent(self, answer: tuple[str, ...] | None) -> None:

@@ -93,12 +93,16 @@ class TechnicianBridge(QObject):
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """End everything, waiting at most timeout seconds (for quitting)."""
+        coro = self._end()
         try:
-            self._loop.submit(self._end()).result(timeout)
+            future = self._loop.submit(coro)
+        except RuntimeError:  # the loop is already closed
+            coro.close()
+            return
+        try:
+            future.result(timeout)
         except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             logger.warning("the session did not close within %.1f s", timeout)
-        except RuntimeError:
-            pass  # the loop is already stopped
 
     # --- loop thread ---
 

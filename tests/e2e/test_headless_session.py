@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
+from bench.relay_process import RelayProcess
 from client.core.session import UserClient, UserState
 from common.net.pairing import ConsentRequest
 from common.protocol import messages as m
@@ -15,7 +16,6 @@ from common.protocol.channels import Channel
 from common.session import MessageReceived, SessionEnded, SessionEvent
 from technician.core.session import TechnicianClient
 from tests.pki import make_org
-from bench.relay_process import RelayProcess
 
 
 pytestmark = pytest.mark.e2e

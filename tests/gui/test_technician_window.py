@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
@@ -18,6 +19,7 @@ from common.net.pairing import ConsentCallback
 from common.net.runner import LoopThread
 from relay.config import RelayConfig
 from relay.server import serve
+from technician.__main__ import main as technician_main
 from technician.core.session import TechnicianClient
 from technician.qt.bridge import TechnicianBridge
 from technician.qt.window import TechnicianWindow
@@ -208,9 +210,7 @@ def test_malformed_code_shows_a_clear_error(
     assert tech_window.connect_button.isEnabled()
 
 
-def test_unknown_code_shows_the_relays_answer(
-    qtbot: QtBot, tech_window: TechnicianWindow
-) -> None:
+def test_unknown_code_shows_the_relays_answer(qtbot: QtBot, tech_window: TechnicianWindow) -> None:
     type_code_and_press_enter(qtbot, tech_window, "999-123-456")
     wait_status(qtbot, tech_window, "^Could not connect: The relay closed the connection: .+")
     assert tech_window.connect_button.isEnabled()
@@ -224,8 +224,9 @@ def test_wrong_secret_fails_on_both_sides(
     wrong = code[:4] + ("000-000" if code[4:] != "000-000" else "111-111")
     type_code_and_press_enter(qtbot, tech, wrong)
 
-    wait_status(qtbot, tech, "^Could not connect: The codes did not match")
-    wait_status(qtbot, client, "codes did not match")
+    # The user's side finds out first and hangs up; the technician hears that.
+    wait_status(qtbot, client, "^The codes did not match")
+    wait_status(qtbot, tech, "^Could not connect: The user's side closed before accepting")
     assert client.consent_dialog is None
     assert client.request_button.isEnabled()
 
@@ -234,3 +235,16 @@ def test_empty_code_is_not_sent(qtbot: QtBot, tech_window: TechnicianWindow) -> 
     qtbot.mouseClick(tech_window.connect_button, LEFT)
     assert tech_window.status_label.text().startswith("Type the code")
     assert tech_window.connect_button.isEnabled()
+
+
+def test_command_line_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert (
+        technician_main(["--relay", "ws://127.0.0.1:1/v1/peer", "--credential", str(tmp_path)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err == (
+        f"deskhand-technician: error: cannot read the credential {tmp_path / 'technician.key'}:"
+        " No such file or directory\n"
+    )

@@ -70,6 +70,33 @@ async def _recv(link: RelayLink, timeout: float, what: str) -> bytes:
         raise PairingError(f"Timed out waiting for {what}.") from None
 
 
+async def _ask_consent(
+    link: RelayLink, consent: ConsentCallback, request: ConsentRequest, timeout: float
+) -> tuple[tuple[str, ...] | None, bool]:
+    """Ask the user while watching the link: a technician who leaves withdraws the question.
+
+    Returns the granted capabilities (None to decline) and whether time ran out.
+    """
+    asking = asyncio.ensure_future(consent(request))
+    watching = asyncio.create_task(link.recv_payload())
+    try:
+        done, _ = await asyncio.wait(
+            {asking, watching}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for task in (asking, watching):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(asking, watching, return_exceptions=True)
+    if watching in done:
+        if isinstance(watching.exception(), ConnectionLost):
+            raise PairingError("The technician left before you answered.")
+        raise PairingError("The technician sent data before you answered.")
+    if asking in done:
+        return asking.result(), False
+    return None, True
+
+
 async def pair_user(
     link: RelayLink,
     code: PairingCode,
@@ -98,12 +125,11 @@ async def pair_user(
             await _recv(link, timeouts.hello, "the technician's proof"), wall_clock()
         )
         request = ConsentRequest(identity, handshake.requested, handshake.sas)
-        try:
-            async with asyncio.timeout(timeouts.consent):
-                granted = await consent(request)
-        except TimeoutError:
-            granted = None
+        granted, timed_out = await _ask_consent(link, consent, request, timeouts.consent)
         if granted is None:
+            if timed_out:
+                await link.send_payload(handshake.decline("The user did not answer in time."))
+                raise PairingDeclined("Nobody answered the request in time, so it was declined.")
             await link.send_payload(handshake.decline("The user declined."))
             raise PairingDeclined("You declined the request.")
         record, established = handshake.accept(granted, device)
@@ -147,7 +173,13 @@ async def pair_technician(
         try:
             reply = await _recv(link, timeouts.hello + timeouts.consent, "the user's consent")
         except ConnectionLost as exc:
-            raise PairingError(f"The user's side closed before accepting: {exc.reason}") from None
+            # The user side cannot say why over an unauthenticated link: a wrong
+            # code and a refused certificate look the same from here.
+            raise PairingError(
+                "The user's side closed before accepting. Check the code with the user "
+                "and try again; if it was right, your certificate was not accepted "
+                f"({exc.reason})"
+            ) from None
         established = handshake.receive_auth(reply)
     except BaseException:
         await link.close(CloseCode.NORMAL, "pairing ended")

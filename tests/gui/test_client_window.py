@@ -245,7 +245,7 @@ def test_unanswered_consent_closes_the_dialog(
     # Nobody answers: the question lapses, as a refusal, and the dialog goes away.
     qtbot.waitUntil(lambda: window.consent_dialog is None, timeout=WAIT_MS)
     wait_status(qtbot, window, "^Nobody answered in time")
-    with pytest.raises(DeskhandError, match="declined"):
+    with pytest.raises(DeskhandError, match="did not answer in time"):
         wait_result(qtbot, connecting)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from client.core.session import UserClient, UserState
 from common.errors import CodeError, ConnectionLost, PairingError
-from common.net.pairing import ConsentRequest, PairingTimeouts
+from common.net.pairing import ConsentRequest, PairingDeclined, PairingTimeouts
 from common.protocol import messages as m
 from common.protocol.relay_wire import CloseCode
 from common.session import MessageReceived
@@ -133,3 +133,48 @@ async def test_unreachable_relay_is_a_clear_error(org: Org) -> None:
     with pytest.raises(ConnectionLost, match="Cannot reach the relay"):
         async with asyncio.timeout(TIMEOUT):
             await user.request_help()
+
+
+async def test_technician_leaving_withdraws_the_consent_question(
+    relay_server: RelayServer, org: Org
+) -> None:
+    asked = asyncio.Event()
+    withdrawn = asyncio.Event()
+
+    async def never_answer(request: ConsentRequest) -> tuple[str, ...]:
+        asked.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            withdrawn.set()
+        raise AssertionError("unreachable")
+
+    user = UserClient(relay_server.url, org.trust, never_answer)
+    tech = TechnicianClient(relay_server.url, org.technician())
+    async with asyncio.timeout(TIMEOUT):
+        code = await user.request_help()
+        user_task = asyncio.create_task(user.wait_for_technician())
+        tech_task = asyncio.create_task(tech.connect(code.display))
+        await asked.wait()
+        tech_task.cancel()
+        with pytest.raises(PairingError, match="left before you answered"):
+            await user_task
+        assert withdrawn.is_set()
+        with pytest.raises(asyncio.CancelledError):
+            await tech_task
+
+
+async def test_unanswered_consent_is_declined(relay_server: RelayServer, org: Org) -> None:
+    async def slow(request: ConsentRequest) -> tuple[str, ...]:
+        await asyncio.sleep(30)
+        return ("view",)
+
+    user = UserClient(relay_server.url, org.trust, slow, timeouts=PairingTimeouts(3.0, 0.3))
+    tech = TechnicianClient(relay_server.url, org.technician(), timeouts=FAST)
+    async with asyncio.timeout(TIMEOUT):
+        code = await user.request_help()
+        results = await asyncio.gather(
+            user.wait_for_technician(), tech.connect(code.display), return_exceptions=True
+        )
+    assert isinstance(results[0], PairingDeclined) and "in time" in str(results[0])
+    assert isinstance(results[1], PairingError) and "did not answer in time" in str(results[1])

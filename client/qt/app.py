@@ -7,11 +7,8 @@ bounded time, then the loop thread stops, then Qt exits.
 from __future__ import annotations
 
 import dataclasses
-import signal
-import socket
 import sys
 
-from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication
 
 from client.core.session import UserClient
@@ -20,9 +17,10 @@ from client.qt.window import ClientWindow
 from common.crypto.identity import OrgTrust
 from common.net.pairing import ConsentCallback
 from common.net.runner import LoopThread
+from common.qt.signals import SignalQuitter
 
 
-__all__ = ["ClientOptions", "SignalQuitter", "run"]
+__all__ = ["ClientOptions", "run"]
 
 _CLOSE_TIMEOUT = 3.0
 
@@ -40,36 +38,6 @@ class ClientOptions:
     relay_url: str
     org_public_key: bytes
     device: str
-
-
-class SignalQuitter:
-    """Make SIGINT and SIGTERM quit the Qt loop cleanly, so the session gets closed.
-
-    Python runs signal handlers only when the interpreter gets control; the
-    wakeup socket makes Qt hand it control as soon as a signal arrives.
-    """
-
-    def __init__(self, app: QApplication) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
-        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, app)
-        self._notifier.activated.connect(self._drain)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda _signum, _frame: app.quit())
-
-    def _drain(self) -> None:
-        try:
-            self._reader.recv(64)
-        except BlockingIOError:
-            pass
-
-    def close(self) -> None:
-        self._notifier.setEnabled(False)
-        signal.set_wakeup_fd(self._previous_fd)
-        self._reader.close()
-        self._writer.close()
 
 
 def run(options: ClientOptions) -> int:

@@ -12,13 +12,10 @@ bridge reports and forwards clicks to it; it makes no protocol decisions.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
     QMainWindow,
     QPushButton,
     QStackedWidget,
@@ -29,12 +26,12 @@ from PySide6.QtWidgets import (
 from client.qt.bridge import ClientBridge, ConnectedSession
 from client.qt.consent_dialog import ConsentDialog
 from common.net.pairing import ConsentRequest
+from common.qt.widgets import ChatPanel
 
 
-__all__ = ["ChatPanel", "ClientWindow"]
+__all__ = ["ClientWindow"]
 
 ANTI_SCAM = "Only continue if you contacted your IT support yourself."
-_MAX_CHAT = 4000
 
 
 def _label(text: str = "", *, wrap: bool = True) -> QLabel:
@@ -52,68 +49,6 @@ def _bigger(widget: QWidget, factor: float, *, bold: bool = False) -> None:
         font.setPixelSize(max(1, round(font.pixelSize() * factor)))
     font.setBold(bold)
     widget.setFont(font)
-
-
-class ChatPanel(QWidget):
-    """A chat transcript, a line edit and Send (Enter sends).
-
-    Signals:
-        message_entered: the user wants to send this line (str).
-
-    Attributes:
-        transcript, entry, send_button: the parts, for tests and focus.
-    """
-
-    message_entered = Signal(str)
-
-    def __init__(self, peer: str = "Technician", parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.peer = peer
-        self.transcript = QListWidget(self)
-        self.transcript.setWordWrap(True)
-        self.entry = QLineEdit(self)
-        self.entry.setPlaceholderText("Type a message and press Enter")
-        self.entry.setMaxLength(_MAX_CHAT)
-        self.send_button = QPushButton("Se&nd", self)
-        self.send_button.setEnabled(False)
-        self.entry.textChanged.connect(self.on_entry_text_changed)
-        self.entry.returnPressed.connect(self.on_send_clicked)
-        self.send_button.clicked.connect(self.on_send_clicked)
-
-        row = QHBoxLayout()
-        row.addWidget(self.entry, 1)
-        row.addWidget(self.send_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.transcript, 1)
-        layout.addLayout(row)
-
-    def add_line(self, who: str, text: str) -> None:
-        self.transcript.addItem(f"{who}: {text}")
-        self.transcript.scrollToBottom()
-
-    def clear(self) -> None:
-        self.transcript.clear()
-        self.entry.clear()
-
-    @Slot(str)
-    def on_entry_text_changed(self, text: str) -> None:
-        self.send_button.setEnabled(bool(text.strip()))
-
-    @Slot()
-    def on_send_clicked(self) -> None:
-        text = self.entry.text().strip()
-        if text:
-            self.entry.clear()
-            self.message_entered.emit(text)
-
-    @Slot(str)
-    def on_bridge_chat_sent(self, text: str) -> None:
-        self.add_line("You", text)
-
-    @Slot(str)
-    def on_bridge_chat_received(self, text: str) -> None:
-        self.add_line(self.peer, text)
 
 
 class ClientWindow(QMainWindow):

@@ -7,21 +7,19 @@ bounded time, then the loop thread stops, then Qt exits.
 from __future__ import annotations
 
 import dataclasses
-import signal
-import socket
 import sys
 
-from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication
 
 from common.crypto.identity import TechnicianCredential
 from common.net.runner import LoopThread
+from common.qt.signals import SignalQuitter
 from technician.core.session import TechnicianClient
 from technician.qt.bridge import TechnicianBridge
 from technician.qt.window import TechnicianWindow
 
 
-__all__ = ["SignalQuitter", "TechnicianOptions", "run"]
+__all__ = ["TechnicianOptions", "run"]
 
 _CLOSE_TIMEOUT = 3.0
 
@@ -37,37 +35,6 @@ class TechnicianOptions:
 
     relay_url: str
     credential: TechnicianCredential
-
-
-class SignalQuitter:
-    """Make SIGINT and SIGTERM quit the Qt loop cleanly, so the session gets closed.
-
-    Python runs signal handlers only when the interpreter gets control; the
-    wakeup socket makes Qt hand it control as soon as a signal arrives.
-    (The client has the same helper: the programs share no Qt code.)
-    """
-
-    def __init__(self, app: QApplication) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
-        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read, app)
-        self._notifier.activated.connect(self._drain)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda _signum, _frame: app.quit())
-
-    def _drain(self) -> None:
-        try:
-            self._reader.recv(64)
-        except BlockingIOError:
-            pass
-
-    def close(self) -> None:
-        self._notifier.setEnabled(False)
-        signal.set_wakeup_fd(self._previous_fd)
-        self._reader.close()
-        self._writer.close()
 
 
 def run(options: TechnicianOptions) -> int:

@@ -13,9 +13,8 @@ bridge reports and forwards clicks to it; it makes no protocol decisions.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QLabel,
     QMainWindow,
     QPushButton,
     QStackedWidget,
@@ -26,29 +25,12 @@ from PySide6.QtWidgets import (
 from client.qt.bridge import ClientBridge, ConnectedSession
 from client.qt.consent_dialog import ConsentDialog
 from common.net.pairing import ConsentRequest
-from common.qt.widgets import ChatPanel
+from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 
 
 __all__ = ["ClientWindow"]
 
 ANTI_SCAM = "Only continue if you contacted your IT support yourself."
-
-
-def _label(text: str = "", *, wrap: bool = True) -> QLabel:
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(wrap)
-    return label
-
-
-def _bigger(widget: QWidget, factor: float, *, bold: bool = False) -> None:
-    font = QFont(widget.font())
-    if font.pointSizeF() > 0:
-        font.setPointSizeF(font.pointSizeF() * factor)
-    else:
-        font.setPixelSize(max(1, round(font.pixelSize() * factor)))
-    font.setBold(bold)
-    widget.setFont(font)
 
 
 class ClientWindow(QMainWindow):
@@ -77,7 +59,7 @@ class ClientWindow(QMainWindow):
         for page in (self._idle_page, self._waiting_page, self._connected_page):
             self._pages.addWidget(page)
 
-        self.status_label = _label()
+        self.status_label = plain_label()
         self.status_label.setObjectName("status")
         central = QWidget(self)
         layout = QVBoxLayout(central)
@@ -105,12 +87,12 @@ class ClientWindow(QMainWindow):
 
     def _build_idle_page(self) -> QWidget:
         page = QWidget()
-        intro = _label(
+        intro = plain_label(
             "Need help from your IT support? Click “Request help” and read the code "
             "that appears to your technician."
         )
         self.request_button = QPushButton("&Request help")
-        _bigger(self.request_button, 1.3)
+        enlarge_font(self.request_button, 1.3)
         self.request_button.clicked.connect(self.on_request_clicked)
         layout = QVBoxLayout(page)
         layout.addWidget(intro)
@@ -121,19 +103,19 @@ class ClientWindow(QMainWindow):
 
     def _build_waiting_page(self) -> QWidget:
         page = QWidget()
-        warning = _label(ANTI_SCAM)
+        warning = plain_label(ANTI_SCAM)
         warning.setObjectName("anti-scam")
-        _bigger(warning, 1.0, bold=True)
-        prompt = _label("Read this code to your technician:")
-        self.code_label = _label(wrap=False)
+        enlarge_font(warning, 1.0, bold=True)
+        prompt = plain_label("Read this code to your technician:")
+        self.code_label = plain_label(wrap=False)
         self.code_label.setObjectName("code")
         self.code_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.code_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        _bigger(self.code_label, 3.0, bold=True)
-        waiting = _label("Waiting for your technician to enter it…")
+        enlarge_font(self.code_label, 3.0, bold=True)
+        waiting = plain_label("Waiting for your technician to enter it…")
         self.cancel_button = QPushButton("&Cancel")
         self.cancel_button.clicked.connect(self.on_cancel_clicked)
         layout = QVBoxLayout(page)
@@ -147,10 +129,10 @@ class ClientWindow(QMainWindow):
 
     def _build_connected_page(self) -> QWidget:
         page = QWidget()
-        self.connected_label = _label()
+        self.connected_label = plain_label()
         self.connected_label.setObjectName("connected")
-        _bigger(self.connected_label, 1.1, bold=True)
-        self.sas_label = _label()
+        enlarge_font(self.connected_label, 1.1, bold=True)
+        self.sas_label = plain_label()
         self.sas_label.setObjectName("sas")
         self.stop_button = QPushButton("&Stop — end the session now")
         self.stop_button.clicked.connect(self.on_stop_clicked)

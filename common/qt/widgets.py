@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 
-__all__ = ["MAX_CHAT", "ChatPanel"]
+__all__ = ["MAX_CHAT", "ChatPanel", "enlarge_font", "plain_label"]
 
 # ChatText carries at most 8192 UTF-8 bytes; 2000 characters fit even at 4 bytes each.
 MAX_CHAT = 2000
@@ -72,3 +81,21 @@ class ChatPanel(QWidget):
     @Slot(str)
     def on_bridge_chat_received(self, text: str) -> None:
         self.add_line(self.peer, text)
+
+
+def plain_label(text: str = "", *, wrap: bool = True) -> QLabel:
+    """A label that never interprets its text as rich text (names come from the network)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(wrap)
+    return label
+
+
+def enlarge_font(widget: QWidget, factor: float, *, bold: bool = False) -> None:
+    font = QFont(widget.font())
+    if font.pointSizeF() > 0:
+        font.setPointSizeF(font.pointSizeF() * factor)
+    else:
+        font.setPixelSize(max(1, round(font.pixelSize() * factor)))
+    font.setBold(bold)
+    widget.setFont(font)

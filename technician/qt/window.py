@@ -13,11 +13,10 @@ bridge reports and forwards intents to it.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QAction, QFont, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QMainWindow,
     QPushButton,
@@ -27,28 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from common.protocol.messages import CAPABILITIES
-from common.qt.widgets import ChatPanel
+from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 from technician.qt.bridge import OpenSession, TechnicianBridge
 
 
 __all__ = ["TechnicianWindow"]
-
-
-def _label(text: str = "", *, wrap: bool = True) -> QLabel:
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(wrap)
-    return label
-
-
-def _bigger(widget: QWidget, factor: float, *, bold: bool = False) -> None:
-    font = QFont(widget.font())
-    if font.pointSizeF() > 0:
-        font.setPointSizeF(font.pointSizeF() * factor)
-    else:
-        font.setPixelSize(max(1, round(font.pixelSize() * factor)))
-    font.setBold(bold)
-    widget.setFont(font)
 
 
 class TechnicianWindow(QMainWindow):
@@ -75,7 +57,7 @@ class TechnicianWindow(QMainWindow):
         self._pages.addWidget(self._connect_page)
         self._pages.addWidget(self._session_page)
 
-        self.status_label = _label()
+        self.status_label = plain_label()
         self.status_label.setObjectName("status")
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         central = QWidget(self)
@@ -103,12 +85,12 @@ class TechnicianWindow(QMainWindow):
 
     def _build_connect_page(self) -> QWidget:
         page = QWidget()
-        prompt = _label("The user's code:")
+        prompt = plain_label("The user's code:")
         self.code_edit = QLineEdit()
         self.code_edit.setObjectName("code")
         self.code_edit.setPlaceholderText("123-456-789")
         self.code_edit.setMaxLength(40)
-        _bigger(self.code_edit, 1.6)
+        enlarge_font(self.code_edit, 1.6)
         prompt.setBuddy(self.code_edit)
         self.code_edit.returnPressed.connect(self.on_connect_clicked)
         self.connect_button = QPushButton("&Connect")
@@ -121,7 +103,7 @@ class TechnicianWindow(QMainWindow):
         row.addWidget(self.cancel_button)
 
         ask = QHBoxLayout()
-        ask.addWidget(_label("Ask for:", wrap=False))
+        ask.addWidget(plain_label("Ask for:", wrap=False))
         self.capability_boxes: dict[str, QCheckBox] = {}
         for capability in CAPABILITIES:
             box = QCheckBox(capability)
@@ -140,10 +122,10 @@ class TechnicianWindow(QMainWindow):
 
     def _build_session_page(self) -> QWidget:
         page = QWidget()
-        self.session_label = _label()
+        self.session_label = plain_label()
         self.session_label.setObjectName("session")
-        _bigger(self.session_label, 1.1, bold=True)
-        self.sas_label = _label()
+        enlarge_font(self.session_label, 1.1, bold=True)
+        self.sas_label = plain_label()
         self.sas_label.setObjectName("sas")
         self.end_button = QPushButton("&End session")
         self.end_button.clicked.connect(self.on_end_clicked)

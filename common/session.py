@@ -125,6 +125,9 @@ class SecureSession:
         self._opener = established.opener
         self.sas = established.sas
         self.granted = established.granted
+        self.requested = established.requested
+        self.technician = established.technician
+        self.device = established.device
         self._state = _State.OPEN
         self._events: list[SessionEvent] = []
         self._out = {ch: _Outgoing(self._limits.initial_window) for ch in Channel}

@@ -35,6 +35,10 @@ class SecureChannel:
 
     Attributes:
         sas: the verification number both sides show.
+        granted, requested: capabilities at pairing time (what the user granted,
+            what the technician asked for).
+        technician: the verified technician (user side only, else None).
+        device: what the user chose to tell about their device.
         ended: how the session ended, once it has.
     """
 
@@ -59,6 +63,9 @@ class SecureChannel:
         self._supervisor: asyncio.Task[None] | None = None
         self.sas = session.sas
         self.granted = session.granted
+        self.requested = session.requested
+        self.technician = session.technician
+        self.device = session.device
         self.ended: SessionEnded | None = None
 
     def start(self) -> None:

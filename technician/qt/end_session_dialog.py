@@ -1,0 +1,81 @@
+"""The end-session form: problem, cause, resolution, category and outcome."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from common.protocol.support import CATEGORIES, OUTCOMES
+from common.qt.widgets import plain_label
+from technician.core.report import MAX_FIELD, SessionReport
+
+
+__all__ = ["EndSessionDialog"]
+
+
+class EndSessionDialog(QDialog):
+    """Asks for the closing report; `report` holds it after Accepted."""
+
+    def __init__(self, notes: str = "", problem: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("End session")
+        self.report: SessionReport | None = None
+        self.problem = QLineEdit(problem, self)
+        self.problem.setMaxLength(MAX_FIELD)
+        self.cause = QLineEdit(self)
+        self.cause.setMaxLength(MAX_FIELD)
+        self.resolution = QPlainTextEdit(self)
+        self.category = QComboBox(self)
+        self.category.addItems(["Choose…", *CATEGORIES])
+        self.outcome = QComboBox(self)
+        self.outcome.addItems(["Choose…", *OUTCOMES])
+        self.notes = QPlainTextEdit(notes, self)
+        self.error = plain_label()
+        self.error.setStyleSheet("color: #b00020;")
+        form = QFormLayout()
+        form.addRow("&Problem:", self.problem)
+        form.addRow("C&ause:", self.cause)
+        form.addRow("&Resolution:", self.resolution)
+        form.addRow("Ca&tegory:", self.category)
+        form.addRow("&Outcome:", self.outcome)
+        form.addRow("&Notes:", self.notes)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setText("&End session and file report")
+        self.buttons.accepted.connect(self.on_buttons_accepted)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+
+    def current(self) -> SessionReport:
+        return SessionReport(
+            problem=self.problem.text(),
+            cause=self.cause.text(),
+            resolution=self.resolution.toPlainText(),
+            category=self.category.currentText(),
+            outcome=self.outcome.currentText(),
+            notes=self.notes.toPlainText(),
+        )
+
+    @Slot()
+    def on_buttons_accepted(self) -> None:
+        report = self.current()
+        problems = report.problems()
+        if problems:
+            self.error.setText(" ".join(problems))
+            return
+        self.report = report
+        self.accept()

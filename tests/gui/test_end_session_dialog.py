@@ -1,0 +1,46 @@
+"""The end-session form insists on a complete report."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QDialog
+from pytestqt.qtbot import QtBot
+
+from technician.core.report import SessionReport
+from technician.qt.end_session_dialog import EndSessionDialog
+
+
+def test_incomplete_report_is_refused_with_reasons(qtbot: QtBot) -> None:
+    dialog = EndSessionDialog(notes="restarted spooler")
+    qtbot.addWidget(dialog)
+    dialog.buttons.accepted.emit()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "Describe the problem." in dialog.error.text()
+    assert "Pick a category." in dialog.error.text()
+    assert dialog.report is None
+
+
+def test_complete_report_is_accepted(qtbot: QtBot) -> None:
+    dialog = EndSessionDialog(notes="restarted spooler", problem="Printer offline")
+    qtbot.addWidget(dialog)
+    dialog.cause.setText("Stuck print spooler")
+    dialog.resolution.setPlainText("Restarted the spooler service; test page printed.")
+    dialog.category.setCurrentText("Printing")
+    dialog.outcome.setCurrentText("Resolved")
+    dialog.buttons.accepted.emit()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert dialog.report == SessionReport(
+        problem="Printer offline",
+        cause="Stuck print spooler",
+        resolution="Restarted the spooler service; test page printed.",
+        category="Printing",
+        outcome="Resolved",
+        notes="restarted spooler",
+    )
+
+
+def test_report_validation() -> None:
+    good = SessionReport("p", "", "r", "Email", "Escalated")
+    assert good.problems() == []
+    assert SessionReport("p", "", "r", "Email", "Escalated", notes="x" * 5000).problems() == [
+        "The notes field is longer than 4000 characters."
+    ]

@@ -59,7 +59,15 @@ from common.crypto.identity import (
 from common.errors import DeskhandError
 
 
-__all__ = ["ISSUED_FILE", "ORG_INFO_FILE", "PROG", "main"]
+__all__ = [
+    "ISSUED_FILE",
+    "ORG_INFO_FILE",
+    "PROG",
+    "AdminError",
+    "create_org",
+    "main",
+    "revoke_technician",
+]
 
 PROG = "deskhand-relay"
 ORG_INFO_FILE = "org.json"
@@ -73,6 +81,11 @@ _KEEP_REVOKED_AFTER_EXPIRY = 7 * _DAY
 
 class _Fail(Exception):
     """An expected failure: the message is printed as it is."""
+
+
+AdminError = _Fail
+"""Raised by the functions other commands reuse (:func:`create_org`,
+:func:`revoke_technician`); its message can be printed as it is."""
 
 
 class _Exit(Exception):
@@ -291,12 +304,16 @@ def _status(entry: dict[str, Any], now: int) -> str:
 # --- commands --------------------------------------------------------------------
 
 
-def _org_create(args: argparse.Namespace, now: int) -> None:
-    directory: Path = args.dir
+def create_org(directory: Path, org_name: str, now: int) -> OrgKey:
+    """Create an organisation directory: key, public key, info, registry and list.
+
+    Raises:
+        AdminError: the directory already holds an organisation.
+        ValueError: the name cannot go in a certificate.
+    """
     for name in (ORG_KEY_FILE, ISSUED_FILE):
         if (directory / name).exists():
             raise _Fail(f"{directory / name} already exists; refusing to replace an organisation")
-    org_name: str = args.name if args.name is not None else directory.resolve().name
     check_display_name(org_name, "organisation name")
     directory.mkdir(parents=True, exist_ok=True)
     key = OrgKey.generate()
@@ -314,6 +331,36 @@ def _org_create(args: argparse.Namespace, now: int) -> None:
     )
     _write_json(directory / ISSUED_FILE, {"format": _FORMAT, "certificates": []})
     _write_file(directory / CRL_FILE, key.sign_revocations([], now))
+    return key
+
+
+def revoke_technician(directory: Path, tech_id: str, now: int) -> list[int]:
+    """Revoke every unrevoked certificate issued to ``tech_id``; re-sign the list.
+
+    The list is re-signed even when nothing was revoked, so it is fresh.
+
+    Returns:
+        The serials revoked now.
+
+    Raises:
+        AdminError: the organisation directory is missing or damaged.
+    """
+    org = _Org(directory)
+    revoked = []
+    for entry in org.certificates:
+        if entry["tech_id"] == tech_id and entry["revoked_at"] is None:
+            entry["revoked_at"] = now
+            revoked.append(int(entry["serial"]))
+    if revoked:
+        org.save_registry()
+    org.sign_revocations(now)
+    return revoked
+
+
+def _org_create(args: argparse.Namespace, now: int) -> None:
+    directory: Path = args.dir
+    org_name: str = args.name if args.name is not None else directory.resolve().name
+    key = create_org(directory, org_name, now)
     print(f"created organisation {org_name!r} in {directory} (key id {key.key_id.hex()})")
     print(f"  keep {directory / ORG_KEY_FILE} offline; pin this public key in client configs:")
     print(f"  {key.public_bytes.hex()}")

@@ -1,8 +1,11 @@
-"""The websocket connection handler: a thin adapter around the registry.
+"""The websocket connection handler: a thin adapter around the registry and the queue.
 
-One :meth:`Relay.handle` task runs per connection. It reads that peer's
-messages and writes them to the other peer, so each direction of a pair has
-its own task and back-pressure reaches the sender through websockets'
+One :meth:`Relay.handle` task runs per connection. Its first message picks
+the conversation (see :mod:`common.protocol.relay_wire`): a code-flow
+Register or Claim, a Login, a help request (PostRequest, ResumeRequest), a
+queue watch (WatchQueue) or a claim of a request (ClaimRequest). Paired
+peers then forward: each task reads its peer's messages and writes them to
+the other peer, so back-pressure reaches the sender through websockets'
 bounded receive queue.
 
 Every await is bounded by a deadline that depends on the peer's state:
@@ -12,40 +15,73 @@ state      deadline                                       close code
 =========  =============================================  ================
 NEW        connection opened + ``hello_timeout``          HELLO_TIMEOUT
 WAITING    registration + ``code_ttl``                    CODE_EXPIRED
+QUEUED     the request's expiry (``request_ttl``)         REQUEST_EXPIRED
+CONSOLE    (only the absolute limit)
 PAIRED     last message from this peer + ``idle_timeout`` IDLE_TIMEOUT
 any        connection opened + ``absolute_timeout``       SESSION_TOO_LONG
 =========  =============================================  ================
 
 When one side of a pair ends, its task asks the other one to end too
 (:meth:`Peer.end_soon`): that task sends PeerLeft and closes with PEER_LEFT.
-Each task only ever closes its own connection.
+The exception is a claimed help request whose technician leaves before the
+user sent SessionStarted: the user goes back to the queue (Requeued). Each
+task only ever closes its own connection.
+
+Authenticated conversations take the token from the upgrade request's
+``Authorization: Bearer`` header. Technicians' connections are tracked by
+account, so that disabling an account cuts them all off
+(:meth:`Relay.check_accounts`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import itertools
 import logging
 import math
 import random
+import secrets
+import time
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from common.errors import ProtocolError
-from common.protocol.codec import decode, encode
+from common.errors import InvalidState, ProtocolError
+from common.protocol.codec import Message, decode, encode
 from common.protocol.relay_wire import (
     FORWARD_PREFIX,
+    SID_BYTES,
+    Assigned,
+    CancelRequest,
     Claim,
+    ClaimRequest,
     CloseCode,
+    LoggedIn,
+    Login,
     Paired,
     PeerJoined,
     PeerLeft,
+    PostRequest,
     Register,
     Registered,
+    RemovalReason,
+    RenewToken,
+    ResumeRequest,
+    SessionStarted,
+    WatchQueue,
 )
 from relay.config import RelayConfig
+from relay.hub import QueueHub
+from relay.limits import Lockout, RateLimiter
+from relay.metrics import Metrics
+from relay.peer import MIN_OUTBOX, Outbox, Peer
+from relay.queue import HelpQueue
 from relay.registry import Counts, PeerState, Registry, RelayRejection
+from relay.services import Authenticator, Database, Principal, SignedIn, locked_out
+from relay.store import Store
 
 
 __all__ = ["Peer", "Relay"]
@@ -61,84 +97,32 @@ _LEFT_REASONS: dict[int, str] = {
     CloseCode.BAD_MESSAGE: "peer sent an invalid message",
     CloseCode.IDLE_TIMEOUT: "peer timed out",
     CloseCode.SESSION_TOO_LONG: "session time limit reached",
+    CloseCode.ACCOUNT_DISABLED: "the technician's account was disabled",
 }
 _DISCONNECTED = "peer disconnected"
+_TOKEN_GRACE = 24 * 3600.0
+_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest)
 
-
-class Peer:
-    """One websocket connection: the handle the registry stores for it.
-
-    Attributes:
-        ws: the connection.
-        id: a small number that names the connection in logs.
-        address: the remote IP address.
-        opened_at: loop time when the handler started.
-        expires_at: loop time when its nameplate expires (users only).
-        last_frame: loop time of the last message from this peer once paired.
-        partner: the other side once paired.
-        ending: set when another task decided this connection must close.
-        scope: the asyncio.Timeout bounding this peer's await in progress.
-        frames, bytes: forwarded messages and bytes received from this peer.
-    """
-
-    __slots__ = (
-        "address",
-        "bytes",
-        "ending",
-        "expires_at",
-        "frames",
-        "id",
-        "last_frame",
-        "opened_at",
-        "partner",
-        "scope",
-        "ws",
-    )
-
-    def __init__(self, ws: ServerConnection, id: int, address: str, now: float) -> None:
-        self.ws = ws
-        self.id = id
-        self.address = address
-        self.opened_at = now
-        self.expires_at: float | None = None
-        self.last_frame = now
-        self.partner: Peer | None = None
-        self.ending: RelayRejection | None = None
-        self.frames = 0
-        self.bytes = 0
-        self.scope: asyncio.Timeout | None = None
-
-    def __repr__(self) -> str:
-        return f"<Peer {self.id}>"
-
-    def end_soon(self, code: CloseCode, reason: str) -> None:
-        """Make this peer's task close its connection with ``code``.
-
-        The first decision wins; the task wakes at once from whatever it
-        awaits and closes the connection itself.
-        """
-        if self.ending is None:
-            self.ending = RelayRejection(code, reason)
-        self.rearm(-math.inf)
-
-    def rearm(self, deadline: float) -> None:
-        """Move the deadline of the await in progress (its state changed)."""
-        scope = self.scope
-        if scope is not None and not scope.expired():
-            scope.reschedule(max(deadline, asyncio.get_running_loop().time()))
+Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest
 
 
 class Relay:
-    """The connection handler and the registry it drives.
+    """The connection handler, the registry and the queue it drives.
 
     Args:
         config: limits and timeouts.
         registry: the pairing registry; one is built from ``config`` if not given.
         rng: randomness for the registry built here (default: the OS's).
+        store: the database (default: one for ``config.database_url``).
+        wall_clock: unix time, for tokens and requests (they outlive the process).
 
     Attributes:
         config: the settings in force.
         registry: pairing state for every connection.
+        hub: the help-request queue, its storage and its watchers.
+        restored: how many stored requests :meth:`start` took back.
+        auth: sign-in and tokens.
+        metrics: counters for ``/metrics``.
         closing: set by the server on shutdown; partners are then not notified
             (every connection is being closed with GOING_AWAY anyway).
     """
@@ -149,6 +133,8 @@ class Relay:
         *,
         registry: Registry[Peer] | None = None,
         rng: random.Random | None = None,
+        store: Store | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.registry: Registry[Peer] = registry or Registry(
@@ -161,11 +147,98 @@ class Relay:
             rng=rng,
         )
         self.closing = False
+        self.metrics = Metrics()
+        self.db = Database(store if store is not None else Store(config.database_url))
+        self.auth = Authenticator(config, self.db, clock=wall_clock)
+        self.hub = QueueHub(
+            HelpQueue(
+                max_requests=config.max_queued,
+                max_per_address=config.max_requests_per_address,
+                max_text=config.max_request_text,
+                max_summary=config.max_system_summary,
+                request_ttl=config.request_ttl,
+                resume_window=config.resume_window,
+            ),
+            self.db,
+            self.metrics,
+        )
+        self.wall_clock = wall_clock
+        self.started_at = wall_clock()
+        self.has_accounts = False
+        self.revision = ""
+        self.restored = 0
         self._ids = itertools.count(1)
+        self._address_rate = RateLimiter(config.address_rate, config.rate_window)
+        self._claim_rate = RateLimiter(
+            config.account_claims_per_window, config.account_claim_window
+        )
+        self._claim_lockout = Lockout(
+            config.claim_failures_before_lockout, config.failure_window, config.lockout_duration
+        )
+        # account id -> its technicians' open, authenticated connections
+        self._live: dict[int, set[Peer]] = {}
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    # --- life cycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Migrate the database, take back stored requests, start housekeeping.
+
+        Raises:
+            relay.store.StoreError: the database cannot be opened or migrated.
+        """
+        self.revision = await self.db.run(self.db.store.migrate)
+        self.restored = await self.hub.load(self.wall_clock())
+        self.has_accounts = await self.db.run(self.db.store.has_accounts)
+        self._housekeeping = asyncio.create_task(self._maintain(), name="relay-housekeeping")
+
+    async def stop(self) -> None:
+        """Stop housekeeping and close the database (after every handler finished)."""
+        task, self._housekeeping = self._housekeeping, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.auth.close)
+        await loop.run_in_executor(None, self.db.close)
 
     def counts(self) -> Counts:
         """Connections, waiting codes and active pairs right now."""
         return self.registry.counts()
+
+    async def _maintain(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.check_interval)
+            try:
+                await self.check_accounts()
+                await self.expire_requests()
+                # Expired tokens stay a day, so that they are refused as *expired*.
+                await self.db.run(self.db.store.purge_tokens, self.wall_clock() - _TOKEN_GRACE)
+                self.has_accounts = await self.db.run(self.db.store.has_accounts)
+            except RelayRejection:
+                logger.error("database_unavailable", extra={"fields": {}})
+            except Exception as exc:  # keep housekeeping alive, whatever happened
+                logger.error("housekeeping_failed", extra={"fields": {"error": type(exc).__name__}})
+
+    async def check_accounts(self) -> None:
+        """Cut off every connection of an account that was disabled or deleted."""
+        if not self._live:
+            return
+        enabled = await self.db.run(self.db.store.enabled_among, list(self._live))
+        for account_id in [a for a in self._live if a not in enabled]:
+            peers = self._live.pop(account_id)
+            for peer in peers:
+                self.metrics.inc("accounts_cut_off_total")
+                peer.end_soon(CloseCode.ACCOUNT_DISABLED, "this account was disabled")
+            _event("account_cut_off", account=account_id, connections=len(peers))
+
+    async def expire_requests(self) -> None:
+        """Drop help requests past their deadline and close their users."""
+        for user in await self.hub.expire(self.wall_clock()):
+            user.end_soon(CloseCode.REQUEST_EXPIRED, "no technician took the request in time")
+
+    # --- one connection -----------------------------------------------------------
 
     async def handle(self, ws: ServerConnection) -> None:
         """Serve one websocket connection until it closes.
@@ -175,10 +248,12 @@ class Relay:
         """
         loop = asyncio.get_running_loop()
         peer = Peer(ws, next(self._ids), _remote_ip(ws), loop.time())
+        self.metrics.inc("connections_total")
         try:
             self.registry.connect(peer, peer.address)
         except RelayRejection as exc:
             _log("refused", peer, code=exc.code.name)
+            self.metrics.inc("closed_total", code=exc.code.name)
             await self._close(peer, exc)
             return
         _log("connected", peer, address=peer.address)
@@ -192,11 +267,18 @@ class Relay:
             code, reason = exc.code, exc.reason
         except ConnectionClosed as exc:
             code, reason = _closed_by(exc)
+        except Exception as exc:
+            # A bug, not a peer's doing: close cleanly and say only its type.
+            logger.error(
+                "internal_error", extra={"fields": {"conn": peer.id, "error": type(exc).__name__}}
+            )
+            ending = RelayRejection(CloseCode.INTERNAL_ERROR, "internal error")
+            code, reason = ending.code, ending.reason
         finally:
-            partner = self.registry.disconnect(peer)
-            if partner is not None and not self.closing:
-                partner.end_soon(CloseCode.PEER_LEFT, _LEFT_REASONS.get(code, _DISCONNECTED))
+            await self._leave(peer, code)
         if ending is not None:
+            if ending.code is not CloseCode.NORMAL:
+                self.metrics.inc("closed_total", code=ending.code.name)
             await self._close(peer, ending)
         _log(
             "closed",
@@ -208,44 +290,284 @@ class Relay:
             bytes=peer.bytes,
         )
 
+    async def _leave(self, peer: Peer, code: int) -> None:
+        """Undo what the connection held: registry, queue, live-account tracking."""
+        if peer.outbox is not None:
+            await peer.outbox.stop()
+        if peer.principal is not None:
+            live = self._live.get(peer.principal.account_id)
+            if live is not None:
+                live.discard(peer)
+                if not live:
+                    del self._live[peer.principal.account_id]
+        self.hub.remove_console(peer)
+        partner = self.registry.disconnect(peer)
+        now = self.wall_clock()
+        left = _LEFT_REASONS.get(code, _DISCONNECTED)
+        if peer.principal is not None and peer.request_id is not None and not self.closing:
+            # A technician that claimed a request and left before the user started.
+            user = self.hub.release(peer, "the technician left before the session started")
+            if user is not None and partner is user:
+                self.registry.requeue(user)
+                user.partner = None
+                # Its hello may be on the way already: drop such frames for a while.
+                user.requeued_until = asyncio.get_running_loop().time() + self.config.hello_timeout
+                user.rearm(self._limit(user)[0])
+                _log("requeued", user, request=_tag(peer.request_id))
+                partner = None
+        elif peer.request_id is not None and not peer.request_done and not self.closing:
+            if code == CloseCode.REQUEST_EXPIRED:
+                with contextlib.suppress(RelayRejection):
+                    await self.hub.finish(peer.request_id, RemovalReason.EXPIRED)
+            else:
+                # A queue user that went away: the request waits for it (resume token).
+                self.hub.detach(peer, now)
+        if partner is not None and not self.closing:
+            partner.end_soon(CloseCode.PEER_LEFT, left)
+
     # --- the conversation -------------------------------------------------------
 
     async def _serve(self, peer: Peer) -> None:
         hello = _parse_hello(await self._recv(peer))
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._address_rate.allow(peer.key, now):
+            raise RelayRejection(
+                CloseCode.RATE_LIMITED, "too many requests from this address; wait a minute"
+            )
         if isinstance(hello, Register):
             reg = self.registry.register(peer, now)
             peer.expires_at = reg.expires_at
             _log("registered", peer)
             await self._send(peer, peer, encode(Registered(reg.nameplate, reg.sid, reg.expires_in)))
+        elif isinstance(hello, Claim):
+            await self._claim_code(peer, hello)
+        elif isinstance(hello, Login):
+            await self._login(peer, hello)
+        elif isinstance(hello, PostRequest | ResumeRequest):
+            await self._queue_user(peer, hello)
+        elif isinstance(hello, WatchQueue):
+            await self._console(peer)
         else:
-            pairing = self.registry.claim(peer, hello.nameplate, now)
-            user = pairing.user
-            peer.partner, user.partner = user, peer
-            peer.last_frame = user.last_frame = now
-            # The user's task is waiting under its code expiry; now idle rules apply.
-            user.rearm(self._limit(user)[0])
-            _log("paired", peer, user=user.id)
-            # Paired goes out before PeerJoined so that the technician never
-            # sees a forwarded frame before it knows it is paired.
-            await self._send(peer, peer, encode(Paired(pairing.sid)))
-            await self._send(peer, user, _PEER_JOINED)
+            await self._claim_request(peer, hello)
         await self._forward(peer)
+
+    def _code_claims_need_login(self) -> bool:
+        mode = self.config.code_claims
+        return mode == "login" or (mode == "auto" and self.has_accounts)
+
+    async def _authenticate(self, peer: Peer) -> Principal:
+        """The account behind the connection's bearer token; tracked for cut-off."""
+        headers = peer.ws.request.headers.get_all("Authorization") if peer.ws.request else []
+        if len(headers) > 1:
+            raise RelayRejection(CloseCode.UNAUTHORIZED, "send one Authorization header")
+        header = headers[0] if headers else None
+        try:
+            async with asyncio.timeout(self.config.hello_timeout):
+                principal = await self.auth.authenticate(header)
+        except TimeoutError:
+            raise RelayRejection(CloseCode.INTERNAL_ERROR, "the relay is too busy") from None
+        peer.principal = principal
+        self._live.setdefault(principal.account_id, set()).add(peer)
+        _log("authenticated", peer, account=principal.name)
+        return principal
+
+    def _claim_allowed(self, principal: Principal) -> None:
+        now = self.wall_clock()
+        key = str(principal.account_id)
+        locked = self._claim_lockout.locked_for(key, now)
+        if locked > 0:
+            raise locked_out("claims", locked)
+        if not self._claim_rate.allow(key, now):
+            raise RelayRejection(
+                CloseCode.RATE_LIMITED, "this account made too many claims; wait a few minutes"
+            )
+
+    def _claim_failed(self, principal: Principal | None, exc: RelayRejection) -> RelayRejection:
+        if principal is None or exc.code is CloseCode.RATE_LIMITED:
+            return exc
+        key = str(principal.account_id)
+        now = self.wall_clock()
+        if self._claim_lockout.failure(key, now):
+            return locked_out("claims", self._claim_lockout.locked_for(key, now))
+        return exc
+
+    async def _claim_code(self, peer: Peer, hello: Claim) -> None:
+        principal = None
+        if self._code_claims_need_login():
+            principal = await self._authenticate(peer)
+            self._claim_allowed(principal)
+        now = asyncio.get_running_loop().time()
+        try:
+            pairing = self.registry.claim(peer, hello.nameplate, now)
+        except RelayRejection as exc:
+            raise self._claim_failed(principal, exc) from None
+        self.metrics.inc("claims_total", kind="code")
+        user = pairing.user
+        peer.partner, user.partner = user, peer
+        peer.last_frame = user.last_frame = now
+        # The user's task is waiting under its code expiry; now idle rules apply.
+        user.rearm(self._limit(user)[0])
+        _log("paired", peer, user=user.id)
+        # Paired goes out before PeerJoined so that the technician never
+        # sees a forwarded frame before it knows it is paired.
+        await self._send(peer, peer, encode(Paired(pairing.sid)))
+        await self._send(peer, user, _PEER_JOINED)
+
+    async def _login(self, peer: Peer, hello: Login) -> None:
+        try:
+            async with asyncio.timeout(self.config.hello_timeout):
+                signed: SignedIn = await self.auth.login(hello.account, hello.password, peer.key)
+        except TimeoutError:
+            raise RelayRejection(CloseCode.INTERNAL_ERROR, "the relay is too busy") from None
+        except RelayRejection as exc:
+            self.metrics.inc("logins_total", result=exc.code.name.lower())
+            # Not the typed name: people type passwords into name fields.
+            _log("login_refused", peer, code=exc.code.name)
+            raise
+        self.metrics.inc("logins_total", result="ok")
+        self.has_accounts = True
+        account = signed.account
+        _log("logged_in", peer, account=account.name, role=account.role)
+        await self._send(
+            peer,
+            peer,
+            encode(
+                LoggedIn(
+                    signed.token.text,
+                    signed.expires_in,
+                    account.name,
+                    account.display_name,
+                    account.role,
+                    signed.revocations,
+                )
+            ),
+        )
+        raise RelayRejection(CloseCode.NORMAL, "signed in")
+
+    def _start_outbox(self, peer: Peer) -> Outbox:
+        limit = max(MIN_OUTBOX, 2 * self.config.max_queued + 64)
+        outbox = Outbox(peer, self.config.idle_timeout, limit)
+        peer.outbox = outbox
+        outbox.start()
+        return outbox
+
+    async def _queue_user(self, peer: Peer, hello: PostRequest | ResumeRequest) -> None:
+        self._start_outbox(peer)
+        now = self.wall_clock()
+        if isinstance(hello, PostRequest):
+            request = await self.hub.post(peer, hello, now)
+            _log("request_posted", peer, request=_tag(request.id))
+        else:
+            request, previous = self.hub.resume(peer, hello, now)
+            if previous is not None:
+                previous.end_soon(CloseCode.REPLACED, "replaced by a newer connection")
+            _log("request_resumed", peer, request=_tag(request.id))
+        self.registry.enter(peer, PeerState.QUEUED)
+
+    async def _console(self, peer: Peer) -> None:
+        principal = await self._authenticate(peer)
+        self._start_outbox(peer)
+        self.registry.enter(peer, PeerState.CONSOLE)
+        self.hub.add_console(peer, principal)
+        _log("watching", peer)
+
+    async def _claim_request(self, peer: Peer, hello: ClaimRequest) -> None:
+        principal = await self._authenticate(peer)
+        self._claim_allowed(principal)
+        loop = asyncio.get_running_loop()
+        try:
+            request, user = self.hub.claim(peer, hello.request_id, self.wall_clock())
+        except RelayRejection as exc:
+            raise self._claim_failed(principal, exc) from None
+        self.metrics.inc("claims_total", kind="request")
+        sid = secrets.token_bytes(SID_BYTES)
+        try:
+            self.registry.join(user, peer, sid)
+        except InvalidState:
+            # The user's connection is on its way out; its request stays queued.
+            self.hub.release(peer, "")
+            raise RelayRejection(
+                CloseCode.USER_AWAY, "the user is not connected right now"
+            ) from None
+        peer.partner, user.partner = user, peer
+        peer.last_frame = user.last_frame = loop.time()
+        assert user.outbox is not None
+        user.outbox.pause()
+        user.rearm(self._limit(user)[0])
+        _log("claimed", peer, user=user.id, request=_tag(request.id))
+        await self._send(peer, peer, encode(Paired(sid)))
+        async with user.send_lock:
+            await self._send(peer, user, encode(Assigned(sid)))
 
     async def _forward(self, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
+        metrics = self.metrics
         while True:
             data = await self._recv(peer)
             partner = peer.partner
-            if partner is None:
-                raise RelayRejection(CloseCode.BAD_MESSAGE, "not paired yet; wait for PeerJoined")
             # The fast path: check the prefix, pass the very same bytes on.
-            if not data.startswith(FORWARD_PREFIX):
-                raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward messages after pairing")
-            peer.last_frame = loop.time()
-            peer.frames += 1
-            peer.bytes += len(data)
-            await self._send(peer, partner, data)
+            if partner is not None and data.startswith(FORWARD_PREFIX):
+                peer.last_frame = loop.time()
+                peer.frames += 1
+                peer.bytes += len(data)
+                metrics.forwarded_messages += 1
+                metrics.forwarded_bytes += len(data)
+                await self._send(peer, partner, data)
+            else:
+                await self._control(peer, data)
+
+    async def _control(self, peer: Peer, data: bytes) -> None:
+        """A message that is not a Forward between partners."""
+        state = self.registry.state(peer)
+        if state is PeerState.CONSOLE:
+            msg = _decode(data)
+            if not isinstance(msg, RenewToken):
+                raise RelayRejection(CloseCode.BAD_MESSAGE, "only RenewToken on a queue watch")
+            await self._renew(peer)
+            return
+        queue_user = peer.request_id is not None and peer.principal is None
+        if (
+            queue_user
+            and state is PeerState.QUEUED
+            and data.startswith(FORWARD_PREFIX)
+            and asyncio.get_running_loop().time() < peer.requeued_until
+        ):
+            return  # meant for the technician who left; not this user's fault
+        if not queue_user:
+            if peer.partner is None:
+                raise RelayRejection(CloseCode.BAD_MESSAGE, "not paired yet; wait for PeerJoined")
+            raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward messages after pairing")
+        msg = _decode(data)
+        assert peer.request_id is not None
+        if isinstance(msg, CancelRequest):
+            await self.hub.finish(peer.request_id, RemovalReason.CANCELLED)
+            _log("request_cancelled", peer)
+            raise RelayRejection(CloseCode.REQUEST_CANCELLED, "request cancelled")
+        if isinstance(msg, SessionStarted) and state is PeerState.PAIRED:
+            await self.hub.finish(peer.request_id, RemovalReason.STARTED)
+            _log("session_started", peer)
+            return
+        if peer.partner is None:
+            raise RelayRejection(CloseCode.BAD_MESSAGE, "not paired yet; wait for Assigned")
+        raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward, CancelRequest or SessionStarted")
+
+    async def _renew(self, peer: Peer) -> None:
+        assert peer.principal is not None and peer.outbox is not None
+        signed = await self.auth.renew(peer.principal)
+        account = signed.account
+        peer.outbox.push(
+            encode(
+                LoggedIn(
+                    signed.token.text,
+                    signed.expires_in,
+                    account.name,
+                    account.display_name,
+                    account.role,
+                    signed.revocations,
+                )
+            )
+        )
 
     # --- bounded I/O ------------------------------------------------------------
 
@@ -333,6 +655,14 @@ class Relay:
                 CloseCode.IDLE_TIMEOUT,
                 "idle for too long",
             )
+        elif state is PeerState.QUEUED:
+            other = (
+                self._request_deadline(peer),
+                CloseCode.REQUEST_EXPIRED,
+                "no technician took the request in time",
+            )
+        elif state is PeerState.CONSOLE:
+            other = (math.inf, CloseCode.SESSION_TOO_LONG, "session time limit reached")
         elif peer.expires_at is not None and peer.partner is None:
             # WAITING, or CLOSED because a late claim found the code expired.
             other = (peer.expires_at, CloseCode.CODE_EXPIRED, "pairing code expired")
@@ -341,15 +671,34 @@ class Relay:
             other = (-math.inf, CloseCode.PEER_LEFT, _DISCONNECTED)
         return other if other[0] < limit[0] else limit
 
+    def _request_deadline(self, peer: Peer) -> float:
+        """Loop time at which the user's queued request expires."""
+        request = self.hub.queue.get(peer.request_id) if peer.request_id else None
+        if request is None:
+            return -math.inf
+        remaining = self.hub.queue.expires_at(request) - self.wall_clock()
+        return asyncio.get_running_loop().time() + remaining
 
-def _parse_hello(data: bytes) -> Register | Claim:
+
+def _decode(data: bytes) -> Message:
     try:
-        msg = decode(data)
+        return decode(data)
     except ProtocolError as exc:
         raise RelayRejection(CloseCode.BAD_MESSAGE, _short(f"malformed message: {exc}")) from None
-    if not isinstance(msg, Register | Claim):
-        raise RelayRejection(CloseCode.BAD_MESSAGE, "first message must be Register or Claim")
+
+
+def _parse_hello(data: bytes) -> Hello:
+    msg = _decode(data)
+    if not isinstance(msg, _HELLOS):
+        raise RelayRejection(
+            CloseCode.BAD_MESSAGE, "first message must be Register, Claim, Login or a request"
+        )
     return msg
+
+
+def _tag(request_id: bytes) -> str:
+    """A short, stable tag for a request in logs (not its id)."""
+    return hashlib.sha256(b"deskhand log tag|" + request_id).hexdigest()[:12]
 
 
 def _short(reason: str) -> str:
@@ -386,5 +735,9 @@ def _code_name(code: int) -> str:
 
 def _log(event: str, peer: Peer, **fields: object) -> None:
     # Structured fields travel in ``extra``; relay.__main__ renders them as JSON.
-    # Never log nameplates, session ids or payloads.
+    # Never log nameplates, session ids, tokens, request text or payloads.
     logger.info(event, extra={"fields": {"conn": peer.id, **fields}})
+
+
+def _event(event: str, **fields: object) -> None:
+    logger.info(event, extra={"fields": fields})

@@ -13,6 +13,8 @@ import ipaddress
 __all__ = [
     "ConnectionLimiter",
     "FailureLimiter",
+    "Lockout",
+    "RateLimiter",
     "TokenBucket",
     "address_key",
 ]
@@ -81,6 +83,10 @@ class TokenBucket:
         """Remove up to ``n`` tokens, stopping at zero."""
         self._tokens = max(0.0, self.level(now) - n)
 
+    def wait_time(self, now: float, n: float = 1.0) -> float:
+        """Seconds until ``n`` tokens are available (0 when they are now)."""
+        return max(0.0, (n - self.level(now)) / self.rate)
+
 
 class FailureLimiter:
     """Per-key token buckets that only failures drain.
@@ -129,6 +135,96 @@ class FailureLimiter:
         excess = len(self._buckets) - self.max_keys + 1
         for key in list(self._buckets)[: max(0, excess)]:
             del self._buckets[key]
+
+    def retry_after(self, key: str, now: float) -> float:
+        """Seconds until ``key`` may act again (0 when it may now)."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.wait_time(now)
+
+
+class RateLimiter(FailureLimiter):
+    """Per-key token buckets that every event drains: ``limit`` events per ``window``.
+
+    A key may act ``limit`` times in a burst, then at the refill rate.
+    """
+
+    def allow(self, key: str, now: float) -> bool:
+        """Count one event for ``key`` if its bucket allows it; return whether it did."""
+        if self.blocked(key, now):
+            return False
+        self.record_failure(key, now)
+        return True
+
+
+class Lockout:
+    """Locks a key out for ``duration`` seconds after ``limit`` failures within ``window``.
+
+    A success clears the key's failures. Used for brute-force protection of
+    sign-ins and claims per account: unlike a token bucket, a lockout does
+    not leak one attempt per refill period while it lasts.
+
+    Args:
+        limit: failures that trigger the lockout.
+        window: failures older than this (counted from the first) are forgotten.
+        duration: how long the lockout lasts.
+        max_keys: the most keys remembered; past it the oldest are dropped.
+    """
+
+    def __init__(
+        self, limit: int, window: float, duration: float, *, max_keys: int = 100_000
+    ) -> None:
+        if limit < 1 or window <= 0 or duration <= 0 or max_keys < 1:
+            raise ValueError("limit, window, duration and max_keys must be positive")
+        self.limit = limit
+        self.window = window
+        self.duration = duration
+        self.max_keys = max_keys
+        # key -> (failures, first failure time, locked until)
+        self._state: dict[str, tuple[int, float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def locked_for(self, key: str, now: float) -> float:
+        """Seconds of lockout left for ``key`` (0 when it is not locked)."""
+        state = self._state.get(key)
+        if state is None:
+            return 0.0
+        return max(0.0, state[2] - now)
+
+    def failure(self, key: str, now: float) -> bool:
+        """Count a failure; return True when it (now) locks the key out."""
+        count, first, until = self._state.pop(key, (0, now, 0.0))
+        if until > now:
+            self._state[key] = (count, first, until)
+            return True
+        if now - first > self.window:
+            count, first = 0, now
+        count += 1
+        if count >= self.limit:
+            count, first, until = 0, now, now + self.duration
+        if len(self._state) >= self.max_keys:
+            self._forget(now)
+        self._state[key] = (count, first, until)
+        return until > now
+
+    def success(self, key: str, now: float) -> None:
+        """Forget the key's failures (a lockout in force stays)."""
+        state = self._state.get(key)
+        if state is not None and state[2] <= now:
+            del self._state[key]
+
+    def _forget(self, now: float) -> None:
+        stale = [
+            k
+            for k, (_, first, until) in self._state.items()
+            if until <= now and now - first > self.window
+        ]
+        for key in stale:
+            del self._state[key]
+        excess = len(self._state) - self.max_keys + 1
+        for key in list(self._state)[: max(0, excess)]:
+            del self._state[key]
 
 
 class ConnectionLimiter:

@@ -10,8 +10,14 @@ handler stores its per-connection object). Each handle moves through::
     connect()          register()                claim() by a technician
       ──> NEW ─────────────────> WAITING ──────────────────────────> PAIRED
            │  claim(nameplate)                                         │
-           └──────────────────────────────────────────────────────> PAIRED
-                                                                       │
+           ├──────────────────────────────────────────────────────> PAIRED
+           │  enter(QUEUED): a user posted a help request             │
+           ├──────────────────> QUEUED ──join() with a technician──> PAIRED
+           │                       ^                                   │
+           │                       └──────requeue() (tech left)──── CLOSED
+           │  enter(CONSOLE): a technician watching the queue
+           └──────────────────> CONSOLE
+
     WAITING ──(code expired)──> CLOSED        PAIRED ──(partner left)──> CLOSED
     any state ──disconnect()──> (forgotten)
 
@@ -79,6 +85,10 @@ class PeerState(enum.Enum):
     """One side of an active pair; frames are forwarded."""
     CLOSED = "closed"
     """The code expired or the partner left; the connection must be closed."""
+    QUEUED = "queued"
+    """A user whose help request waits in the queue."""
+    CONSOLE = "console"
+    """A signed-in technician watching the queue."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,6 +130,8 @@ class Counts:
     connections: int
     waiting_codes: int
     active_pairs: int
+    queued_users: int = 0
+    consoles: int = 0
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -177,6 +189,9 @@ class Registry(Generic[H]):
         # Every nameplate in use: waiting (technician is None) or paired.
         self._slots: dict[int, _Slot[H]] = {}
         self._waiting = 0
+        # Pairs made by join() (the queue): they hold no nameplate.
+        self._joined = 0
+        self._in_state: dict[PeerState, int] = {PeerState.QUEUED: 0, PeerState.CONSOLE: 0}
 
     # --- queries --------------------------------------------------------------
 
@@ -185,7 +200,9 @@ class Registry(Generic[H]):
         return Counts(
             connections=len(self._peers),
             waiting_codes=self._waiting,
-            active_pairs=len(self._slots) - self._waiting,
+            active_pairs=len(self._slots) - self._waiting + self._joined,
+            queued_users=self._in_state[PeerState.QUEUED],
+            consoles=self._in_state[PeerState.CONSOLE],
         )
 
     def state(self, handle: H) -> PeerState:
@@ -273,6 +290,40 @@ class Registry(Generic[H]):
         tech.nameplate = nameplate
         return Pairing(slot.sid, user.handle, tech.handle)
 
+    def enter(self, handle: H, state: PeerState) -> None:
+        """Move a NEW connection to QUEUED (a help request) or CONSOLE (a queue watcher).
+
+        Raises:
+            InvalidState: the handle is not NEW, or ``state`` is neither.
+        """
+        if state not in self._in_state:
+            raise InvalidState(f"cannot enter {state.value}")
+        peer = self._expect(handle, PeerState.NEW)
+        self._set_state(peer, state)
+
+    def join(self, user: H, technician: H, sid: bytes) -> Pairing[H]:
+        """Pair a QUEUED user with a NEW technician (a claimed help request).
+
+        Raises:
+            InvalidState: the user is not QUEUED or the technician not NEW.
+        """
+        queued = self._expect(user, PeerState.QUEUED)
+        tech = self._expect(technician, PeerState.NEW)
+        self._set_state(queued, PeerState.PAIRED)
+        tech.state = PeerState.PAIRED
+        queued.partner, tech.partner = tech, queued
+        self._joined += 1
+        return Pairing(sid, user, technician)
+
+    def requeue(self, user: H) -> None:
+        """A joined user whose technician left goes back to QUEUED.
+
+        Raises:
+            InvalidState: the user is not CLOSED (its partner did not just leave).
+        """
+        peer = self._expect(user, PeerState.CLOSED)
+        self._set_state(peer, PeerState.QUEUED)
+
     def purge_expired(self, now: float) -> list[H]:
         """Free every nameplate whose code expired at ``now``.
 
@@ -305,7 +356,9 @@ class Registry(Generic[H]):
             self._waiting -= 1
         elif peer.state is PeerState.PAIRED and peer.nameplate is not None:
             del self._slots[peer.nameplate]
-        peer.state = PeerState.CLOSED
+        elif peer.state is PeerState.PAIRED:
+            self._joined -= 1
+        self._set_state(peer, PeerState.CLOSED)
         peer.partner = None
         if partner is None:
             return None
@@ -322,6 +375,13 @@ class Registry(Generic[H]):
         if peer.state is not state:
             raise InvalidState(f"handle is {peer.state.value}, not {state.value}")
         return peer
+
+    def _set_state(self, peer: _Peer[H], state: PeerState) -> None:
+        if peer.state in self._in_state:
+            self._in_state[peer.state] -= 1
+        if state in self._in_state:
+            self._in_state[state] += 1
+        peer.state = state
 
     def _fail(self, peer: _Peer[H], now: float, code: CloseCode, reason: str) -> NoReturn:
         self._failures.record_failure(peer.key, now)

@@ -7,7 +7,12 @@ decoding or normalisation, so ``/V1/peer``, ``/v1/peer/``, ``/v1/%70eer`` and
 * ``/v1/peer``: the websocket endpoint (anything but an upgrade gets 426).
 * ``GET /healthz``: 200 ``{"status": "ok", "connections": N, "waiting_codes":
   N, "active_pairs": N}`` as ``application/json``.
+* ``GET /metrics``: counters and gauges in the Prometheus text format.
 * anything else: 404.
+
+With ``tls_certificate`` and ``tls_key`` the relay serves ``wss://`` (and
+``https://`` for the two GET paths) with TLS 1.3 only. Without them it
+serves plain ``ws://``, and only on a loopback address.
 
 Connection caps (total and per address) are enforced after the upgrade, by
 closing with TOO_MANY_CONNECTIONS: clients then see one kind of refusal,
@@ -21,6 +26,8 @@ import http
 import json
 import logging
 import ssl
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 
 from websockets.asyncio.server import Server, ServerConnection, serve as ws_serve
@@ -32,10 +39,11 @@ from relay.handler import Relay
 from relay.registry import Counts
 
 
-__all__ = ["HEALTH_PATH", "PEER_PATH", "RelayServer", "serve"]
+__all__ = ["HEALTH_PATH", "METRICS_PATH", "PEER_PATH", "RelayServer", "serve", "server_context"]
 
 PEER_PATH = "/v1/peer"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 # No version numbers for scanners.
 _SERVER_HEADER = "deskhand-relay"
 # Messages waiting in a connection's receive buffer before reading pauses.
@@ -64,6 +72,7 @@ class RelayServer:
         self.relay = relay
         self._server = server
         self._tls = tls
+        self._stopped = False
         self.host = config.host
         self.port: int = server.sockets[0].getsockname()[1]
 
@@ -102,6 +111,9 @@ class RelayServer:
         """
         if timeout is None:
             timeout = self.config.close_timeout + 2.0
+        if self._stopped:
+            return
+        self._stopped = True
         self.relay.closing = True
         self._server.close(code=CloseCode.GOING_AWAY, reason="relay shutting down")
         try:
@@ -116,6 +128,7 @@ class RelayServer:
                     await self._server.wait_closed()
             except TimeoutError:
                 logger.error("shutdown_incomplete", extra={"fields": {}})
+        await self.relay.stop()
 
     async def wait_closed(self) -> None:
         """Return once the relay is closed and every handler has finished."""
@@ -144,21 +157,67 @@ async def serve(
     Args:
         config: limits, timeouts and where to listen.
         relay: the handler to use (tests inject one with a seeded registry).
-        ssl_context: serve ``wss://`` with this context.
+        ssl_context: serve ``wss://`` with this context (default: one made
+            from ``config.tls_certificate`` and ``config.tls_key``, if set).
 
     Raises:
         OSError: the address cannot be bound (for instance, port in use).
+        ValueError: plain ``ws://`` on a non-loopback address; unusable TLS files.
+        relay.store.StoreError: the database cannot be opened or migrated.
     """
+    if ssl_context is None and config.tls:
+        ssl_context = server_context(Path(config.tls_certificate), Path(config.tls_key))
+    if ssl_context is None:
+        config.check_transport()
     relay = relay if relay is not None else Relay(config)
+    try:
+        await relay.start()
+    except BaseException:
+        await relay.stop()
+        raise
 
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
         if request.path == PEER_PATH:
             return None
         if request.path == HEALTH_PATH:
             return _health(connection, relay.counts())
+        if request.path == METRICS_PATH:
+            return _metrics(connection, relay)
         return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
 
-    server = await ws_serve(
+    try:
+        server = await _listen(relay, config, process_request, ssl_context)
+    except BaseException:
+        await relay.stop()
+        raise
+    return RelayServer(config, relay, server, tls=ssl_context is not None)
+
+
+def server_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    """A TLS 1.3-only server context for a PEM certificate (chain) and key.
+
+    Raises:
+        ValueError: the files cannot be read or do not match.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        context.load_cert_chain(certificate, key)
+    except (OSError, ssl.SSLError) as exc:
+        detail = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise ValueError(
+            f"cannot use TLS certificate {certificate} with key {key}: {detail}"
+        ) from None
+    return context
+
+
+async def _listen(
+    relay: Relay,
+    config: RelayConfig,
+    process_request: Callable[[ServerConnection, Request], Response | None],
+    ssl_context: ssl.SSLContext | None,
+) -> Server:
+    return await ws_serve(
         relay.handle,
         config.host,
         config.port,
@@ -174,7 +233,26 @@ async def serve(
         server_header=_SERVER_HEADER,
         ssl=ssl_context,
     )
-    return RelayServer(config, relay, server, tls=ssl_context is not None)
+
+
+def _metrics(connection: ServerConnection, relay: Relay) -> Response:
+    counts = relay.counts()
+    waiting, claimed = relay.hub.queue.counts()
+    body = relay.metrics.render(
+        {
+            "connections": counts.connections,
+            "waiting_codes": counts.waiting_codes,
+            "active_pairs": counts.active_pairs,
+            "queued_requests": {(("state", "waiting"),): waiting, (("state", "claimed"),): claimed},
+            "queue_consoles": counts.consoles,
+            "uptime_seconds": round(relay.wall_clock() - relay.started_at, 3),
+        }
+    )
+    response = connection.respond(http.HTTPStatus.OK, body)
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _health(connection: ServerConnection, counts: Counts) -> Response:

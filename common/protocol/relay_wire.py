@@ -4,13 +4,32 @@ These travel in plain binary websocket frames (inside TLS once the relay
 serves ``wss://``). The relay reads only these; everything the two peers say
 to each other is inside :class:`Forward` payloads that it cannot read.
 
-Flow::
+The first message on a connection picks one of these conversations::
 
+    code flow (a user reads a code to a technician):
     user  -> relay   Register            relay -> user   Registered(nameplate, sid)
     tech  -> relay   Claim(nameplate)    relay -> tech   Paired(sid)
                                          relay -> user   PeerJoined
     either -> relay  Forward(payload)    relay -> other  the same frame, unchanged
                                          relay -> other  PeerLeft(reason) when one side goes
+
+    sign in (then the connection closes):
+    tech  -> relay   Login(account, password)   relay -> tech   LoggedIn(token, ...)
+
+    help-request queue, user side:
+    user  -> relay   PostRequest(...) or ResumeRequest(id, resume token)
+                                         relay -> user   Queued(id, resume token, position)
+                                         relay -> user   QueuePosition(n) whenever n changes
+                                         relay -> user   Assigned(sid): a technician claimed it
+                                         relay -> user   Requeued(n, reason): they left before
+                                                         the pairing finished
+    user  -> relay   CancelRequest, or SessionStarted once RA1 succeeded
+
+    help-request queue, technician side (Authorization: Bearer token):
+    tech  -> relay   WatchQueue          relay -> tech   QueueEntry..., QueueSynced, then
+                                                         QueueEntry / QueueRemoved as it changes
+    tech  -> relay   RenewToken          relay -> tech   LoggedIn(new token)
+    tech  -> relay   ClaimRequest(id)    relay -> tech   Paired(sid); then Forward both ways
 
 Rejections close the websocket with a code from :class:`CloseCode` and a
 short reason. Relay control messages are hints only: no security decision is
@@ -28,19 +47,46 @@ from common.protocol.codec import PROTOCOL_VERSION, Message, decode_as, encode, 
 
 __all__ = [
     "FORWARD_PREFIX",
+    "MAX_ACCOUNT_NAME",
+    "MAX_CATEGORY",
+    "MAX_DESCRIPTION",
     "MAX_FRAME",
+    "MAX_PASSWORD",
+    "MAX_REQUEST_NAME",
+    "MAX_SYSTEM_SUMMARY",
+    "MAX_TOKEN",
     "NAMEPLATE_MAX",
     "NAMEPLATE_MIN",
+    "REQUEST_ID_BYTES",
+    "RESUME_TOKEN_BYTES",
     "SID_BYTES",
+    "Assigned",
+    "CancelRequest",
     "Claim",
+    "ClaimRequest",
     "CloseCode",
     "Forward",
+    "LoggedIn",
+    "Login",
     "Paired",
     "PeerJoined",
     "PeerLeft",
     "PeerRole",
+    "PostRequest",
+    "QueueEntry",
+    "QueuePosition",
+    "QueueRemoved",
+    "QueueSynced",
+    "Queued",
     "Register",
     "Registered",
+    "RemovalReason",
+    "RenewToken",
+    "RequestState",
+    "Requeued",
+    "ResumeRequest",
+    "SessionStarted",
+    "WatchQueue",
     "forward_frame",
     "forward_payload",
 ]
@@ -50,6 +96,18 @@ SID_BYTES = 16
 # the record header, AEAD tag and Forward framing.
 MAX_FRAME = (1 << 20) + 256
 NAMEPLATE_MIN, NAMEPLATE_MAX = 100, 999
+REQUEST_ID_BYTES = 16
+RESUME_TOKEN_BYTES = 32
+# Upper bounds of the wire format; the relay's configured limits are lower or equal.
+MAX_ACCOUNT_NAME = 128
+MAX_PASSWORD = 1024
+MAX_TOKEN = 128
+MAX_REQUEST_NAME = 200
+MAX_CATEGORY = 64
+MAX_DESCRIPTION = 16 * 1024
+MAX_SYSTEM_SUMMARY = 32 * 1024
+# A signed revocation list of up to 100 000 serials fits comfortably.
+_MAX_REVOCATIONS = (1 << 20) - 4096
 
 
 class CloseCode(enum.IntEnum):
@@ -58,6 +116,7 @@ class CloseCode(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
     TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
     BAD_MESSAGE = 4000
     UNKNOWN_CODE = 4001
     ALREADY_CLAIMED = 4002
@@ -70,6 +129,20 @@ class CloseCode(enum.IntEnum):
     PEER_LEFT = 4009
     HELLO_TIMEOUT = 4010
     BAD_PATH = 4011
+    UNAUTHORIZED = 4012
+    TOKEN_EXPIRED = 4013
+    LOGIN_FAILED = 4014
+    LOCKED_OUT = 4015
+    ACCOUNT_DISABLED = 4016
+    FORBIDDEN = 4017
+    QUEUE_FULL = 4018
+    REQUEST_TOO_LARGE = 4019
+    UNKNOWN_REQUEST = 4020
+    REQUEST_TAKEN = 4021
+    REQUEST_CANCELLED = 4022
+    REQUEST_EXPIRED = 4023
+    USER_AWAY = 4024
+    REPLACED = 4025
 
 
 class PeerRole(enum.IntEnum):
@@ -77,9 +150,42 @@ class PeerRole(enum.IntEnum):
     TECHNICIAN = 2
 
 
+class RequestState(enum.IntEnum):
+    """Where a help request stands in the queue."""
+
+    WAITING = 1
+    CLAIMED = 2
+
+
+class RemovalReason(enum.IntEnum):
+    """Why a help request left the queue."""
+
+    STARTED = 1
+    """A technician and the user paired: the session began."""
+    CANCELLED = 2
+    """The user withdrew it."""
+    EXPIRED = 3
+    """It waited too long, or its user did not come back in time."""
+
+
 def _check_nameplate(nameplate: int) -> None:
     if not NAMEPLATE_MIN <= nameplate <= NAMEPLATE_MAX:
         raise ProtocolError("nameplate out of range")
+
+
+def _check_sid(sid: bytes) -> None:
+    if len(sid) != SID_BYTES:
+        raise ProtocolError("session id must be 16 bytes")
+
+
+def _check_request_id(request_id: bytes) -> None:
+    if len(request_id) != REQUEST_ID_BYTES:
+        raise ProtocolError("request id must be 16 bytes")
+
+
+def _check_position(position: int) -> None:
+    if not 0 <= position <= 1_000_000:
+        raise ProtocolError("queue position out of range")
 
 
 @message(1)
@@ -99,8 +205,7 @@ class Registered(Message):
 
     def check(self) -> None:
         _check_nameplate(self.nameplate)
-        if len(self.sid) != SID_BYTES:
-            raise ProtocolError("session id must be 16 bytes")
+        _check_sid(self.sid)
         if not 0 < self.expires_in <= 24 * 3600:
             raise ProtocolError("expiry out of range")
 
@@ -123,8 +228,7 @@ class Paired(Message):
     sid: bytes = dataclasses.field(metadata={"max": SID_BYTES})
 
     def check(self) -> None:
-        if len(self.sid) != SID_BYTES:
-            raise ProtocolError("session id must be 16 bytes")
+        _check_sid(self.sid)
 
 
 @message(5)
@@ -145,6 +249,216 @@ class Forward(Message):
 
     MAX_SIZE = MAX_FRAME
     payload: bytes = dataclasses.field(metadata={"max": MAX_FRAME - 16})
+
+
+# --- signing in -------------------------------------------------------------------
+
+
+@message(8)
+class Login(Message):
+    """Technician: sign in with an account name and password (only over TLS or loopback)."""
+
+    account: str = dataclasses.field(metadata={"max": MAX_ACCOUNT_NAME})
+    password: str = dataclasses.field(metadata={"max": MAX_PASSWORD})
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+    def __repr__(self) -> str:
+        # Never let a password reach a log or a traceback.
+        return f"Login(account={self.account!r}, password=<hidden>)"
+
+
+@message(9)
+class LoggedIn(Message):
+    """Relay: a bearer token for the Authorization header, and who you are.
+
+    ``revocations`` is the organisation's latest signed revocation list when
+    the relay has one (empty otherwise): technician apps send it along with
+    their certificate, so a fresh list reaches users.
+    """
+
+    MAX_SIZE = MAX_FRAME
+    token: str = dataclasses.field(metadata={"max": MAX_TOKEN})
+    expires_in: int
+    account: str = dataclasses.field(metadata={"max": MAX_ACCOUNT_NAME})
+    display_name: str = dataclasses.field(metadata={"max": MAX_REQUEST_NAME})
+    role: str = dataclasses.field(metadata={"max": 32})
+    revocations: bytes = dataclasses.field(default=b"", metadata={"max": _MAX_REVOCATIONS})
+
+    def check(self) -> None:
+        if not 0 < self.expires_in <= 7 * 24 * 3600:
+            raise ProtocolError("token lifetime out of range")
+
+    def __repr__(self) -> str:
+        return f"LoggedIn(account={self.account!r}, role={self.role!r}, token=<hidden>)"
+
+
+@message(10)
+class RenewToken(Message):
+    """Technician, on a queue connection: a fresh token before this one expires."""
+
+
+# --- the help-request queue, user side --------------------------------------------
+
+
+@message(11)
+class PostRequest(Message):
+    """User: ask for help through the queue.
+
+    ``system_summary`` is only filled in when the user agreed to send it.
+    """
+
+    MAX_SIZE = 64 * 1024
+    name: str = dataclasses.field(metadata={"max": MAX_REQUEST_NAME})
+    description: str = dataclasses.field(metadata={"max": MAX_DESCRIPTION})
+    category: str = dataclasses.field(default="", metadata={"max": MAX_CATEGORY})
+    system_summary: str = dataclasses.field(default="", metadata={"max": MAX_SYSTEM_SUMMARY})
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+
+@message(12)
+class Queued(Message):
+    """Relay: your request is stored; keep the resume token to come back to it."""
+
+    request_id: bytes = dataclasses.field(metadata={"max": REQUEST_ID_BYTES})
+    resume_token: bytes = dataclasses.field(metadata={"max": RESUME_TOKEN_BYTES})
+    position: int
+    expires_in: int
+
+    def check(self) -> None:
+        _check_request_id(self.request_id)
+        if len(self.resume_token) != RESUME_TOKEN_BYTES:
+            raise ProtocolError("resume token must be 32 bytes")
+        _check_position(self.position)
+        if not 0 <= self.expires_in <= 7 * 24 * 3600:
+            raise ProtocolError("expiry out of range")
+
+    def __repr__(self) -> str:
+        return f"Queued(position={self.position}, resume_token=<hidden>)"
+
+
+@message(13)
+class ResumeRequest(Message):
+    """User: re-attach to a stored request (after a dropped connection or a relay restart)."""
+
+    request_id: bytes = dataclasses.field(metadata={"max": REQUEST_ID_BYTES})
+    resume_token: bytes = dataclasses.field(metadata={"max": RESUME_TOKEN_BYTES})
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+    def check(self) -> None:
+        _check_request_id(self.request_id)
+        if len(self.resume_token) != RESUME_TOKEN_BYTES:
+            raise ProtocolError("resume token must be 32 bytes")
+
+    def __repr__(self) -> str:
+        return "ResumeRequest(resume_token=<hidden>)"
+
+
+@message(14)
+class QueuePosition(Message):
+    """Relay: how many waiting requests are ahead of yours, plus one (1 = next)."""
+
+    position: int
+
+    def check(self) -> None:
+        _check_position(self.position)
+
+
+@message(15)
+class Assigned(Message):
+    """Relay: a technician claimed your request; run RA1 (queue mode) under this sid."""
+
+    sid: bytes = dataclasses.field(metadata={"max": SID_BYTES})
+
+    def check(self) -> None:
+        _check_sid(self.sid)
+
+
+@message(16)
+class Requeued(Message):
+    """Relay: the technician left before pairing finished; you are back in the queue."""
+
+    position: int
+    reason: str = dataclasses.field(default="", metadata={"max": 200})
+
+    def check(self) -> None:
+        _check_position(self.position)
+
+
+@message(17)
+class CancelRequest(Message):
+    """User: withdraw the request (the relay then closes with REQUEST_CANCELLED)."""
+
+
+@message(18)
+class SessionStarted(Message):
+    """User: RA1 succeeded; the request leaves the queue for good."""
+
+
+# --- the help-request queue, technician side ---------------------------------------
+
+
+@message(19)
+class WatchQueue(Message):
+    """Technician: stream the queue to me (needs a bearer token)."""
+
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+
+@message(20)
+class QueueEntry(Message):
+    """Relay: one request as it is now (added or changed).
+
+    The queue's order is ``waiting_since`` (unix seconds, oldest first); a
+    request's position is its rank among the WAITING ones. ``claimed_by`` is
+    the claiming technician's display name, shown to supervisors and admins
+    and to the claimer ("" otherwise). ``user_connected`` is False while the
+    user is away (dropped connection, relay restart): such a request keeps
+    its place but cannot be claimed.
+    """
+
+    MAX_SIZE = 64 * 1024
+    request_id: bytes = dataclasses.field(metadata={"max": REQUEST_ID_BYTES})
+    state: RequestState
+    user_connected: bool
+    waiting_since: float
+    name: str = dataclasses.field(metadata={"max": MAX_REQUEST_NAME})
+    description: str = dataclasses.field(metadata={"max": MAX_DESCRIPTION})
+    category: str = dataclasses.field(metadata={"max": MAX_CATEGORY})
+    system_summary: str = dataclasses.field(metadata={"max": MAX_SYSTEM_SUMMARY})
+    claimed_by: str = dataclasses.field(default="", metadata={"max": MAX_REQUEST_NAME})
+    claimed_by_me: bool = False
+
+    def check(self) -> None:
+        _check_request_id(self.request_id)
+
+
+@message(21)
+class QueueRemoved(Message):
+    """Relay: a request left the queue."""
+
+    request_id: bytes = dataclasses.field(metadata={"max": REQUEST_ID_BYTES})
+    reason: RemovalReason
+
+    def check(self) -> None:
+        _check_request_id(self.request_id)
+
+
+@message(22)
+class QueueSynced(Message):
+    """Relay: the initial QueueEntry messages are all sent; updates follow."""
+
+    count: int
+
+
+@message(23)
+class ClaimRequest(Message):
+    """Technician: take this request; the relay answers Paired(sid) (needs a token)."""
+
+    request_id: bytes = dataclasses.field(metadata={"max": REQUEST_ID_BYTES})
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+    def check(self) -> None:
+        _check_request_id(self.request_id)
 
 
 FORWARD_PREFIX = bytes((PROTOCOL_VERSION, Forward.TYPE_ID))

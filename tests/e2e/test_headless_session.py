@@ -36,7 +36,9 @@ def every_channel(side: str) -> list[m.AppMessage]:
         m.ChatText(1, f"hello from the {side} — é ß €", 1),
         m.ClipboardText(f"clipboard of the {side}"),
         m.AuditEvent(1, 2, "test", side),
-        m.ScreenFrame(1, 1024, 256, 0, 0, 1024, 256, m.ScreenEncoding.RAW_BGRA, big)
+        m.ScreenFrame(
+            1, True, 1024, 256, 0, (0, 0, 1024, 256, int(m.ScreenEncoding.RAW_BGRA), len(big)), big
+        )
         if side == "user"
         else m.FrameAck(1),
         m.FileChunk(b"f" * 16, 0, big),

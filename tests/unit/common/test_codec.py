@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -26,6 +28,33 @@ EXAMPLES: list[Message] = [
     rw.PeerJoined(),
     rw.PeerLeft("gone"),
     rw.Forward(b"\x00\xff" * 100),
+    rw.Login("jane", "correct horse", "deskhand/0.1"),
+    rw.LoggedIn("dh1.abc.def", 3600, "jane", "Jane Doe", "technician", b"crl"),
+    rw.RenewToken(),
+    rw.PostRequest("Sam", "Printer offline", "Printing", "OS: Debian", "deskhand/0.1"),
+    rw.Queued(b"r" * 16, b"t" * 32, 3, 600),
+    rw.ResumeRequest(b"r" * 16, b"t" * 32, "deskhand/0.1"),
+    rw.QueuePosition(2),
+    rw.Assigned(b"s" * 16),
+    rw.Requeued(1, "technician left"),
+    rw.CancelRequest(),
+    rw.SessionStarted(),
+    rw.WatchQueue("deskhand/0.1"),
+    rw.QueueEntry(
+        b"r" * 16,
+        rw.RequestState.WAITING,
+        True,
+        1_700_000_000.5,
+        "Sam",
+        "d",
+        "Email",
+        "",
+        "",
+        False,
+    ),
+    rw.QueueRemoved(b"r" * 16, rw.RemovalReason.CANCELLED),
+    rw.QueueSynced(4),
+    rw.ClaimRequest(b"r" * 16, "deskhand/0.1"),
     m.CapabilityRequest(("view", "control")),
     m.CapabilityGrant(()),
     m.WindowUpdate(m.Channel.SCREEN, 65536),
@@ -37,8 +66,17 @@ EXAMPLES: list[Message] = [
     m.ChatText(7, "hello\nworld", 1_700_000_000_000),
     m.ClipboardText("x" * 1000),
     m.AuditEvent(1, 2, "chat", "{}"),
-    m.ScreenFrame(1, 1920, 1080, 10, 20, 30, 40, m.ScreenEncoding.JPEG, b"jpeg"),
-    m.FrameAck(99),
+    m.ScreenFrame(1, True, 1920, 1080, 0, (10, 20, 30, 40, m.ScreenEncoding.JPEG, 4), b"jpeg"),
+    m.FrameAck(99, 1500),
+    m.KeyframeRequest("viewer joined"),
+    m.MonitorList((0, 0, 1920, 1080, 1920, 0, 1280, 1024), 2),
+    m.SelectMonitor(0),
+    m.CursorShape(1, 16, 16, 0, 0, b"zstd"),
+    m.CursorPosition(10, -20, 1, True),
+    m.ScreenStopped("paused"),
+    m.ControlStatus(m.ControlState.USER_ACTIVE, 3),
+    m.ReleaseAll(),
+    m.ClipboardPolicy(True, False, 1024),
     m.FileOffer(b"t" * 16, "report.pdf", 1234, b"h" * 32),
     m.FileChunk(b"t" * 16, 0, b"data"),
     m.FileEnd(b"t" * 16, True),
@@ -96,13 +134,22 @@ def test_limits() -> None:
 
 
 def test_validation_runs_on_decode() -> None:
-    frame = m.ScreenFrame(1, 100, 100, 0, 0, 10, 10, m.ScreenEncoding.ZSTD, b"")
-    data = bytearray(encode(frame))
-    # x=0 -> x=95 (zigzag 190): the rectangle now leaves the screen.
-    index = data.index(bytes([0xC8, 0x01, 0xC8, 0x01])) + 4
-    data[index : index + 1] = bytes([0xBE, 0x01])
+    frame = m.ScreenFrame(1, True, 100, 100, 0, (0, 0, 10, 10, m.ScreenEncoding.FILL, 4), b"\0" * 4)
+    data = encode(frame)
+    # Re-encode with x=95 (without the encoder's check): the rectangle leaves the screen.
+    moved = dataclasses.replace(frame, rects=(95, 0, 10, 10, m.ScreenEncoding.FILL, 4))
     with pytest.raises(ProtocolError, match="outside the screen"):
-        decode(bytes(data))
+        decode(_encode_unchecked(moved))
+    assert decode(data) == frame
+
+
+def _encode_unchecked(msg: Message) -> bytes:
+    check = type(msg).check
+    try:
+        type(msg).check = lambda self: None  # type: ignore[method-assign]
+        return encode(msg)
+    finally:
+        type(msg).check = check  # type: ignore[method-assign]
 
 
 def test_strict_text_and_bool_and_float() -> None:
@@ -127,7 +174,7 @@ def test_decode_as_checks_type() -> None:
 
 
 def test_enum_values_are_checked() -> None:
-    data = bytearray(encode(m.WindowUpdate(m.Channel.FILE, 10)))
+    data = bytearray(encode(m.WindowUpdate(m.Channel.FILE, 10)))  # channel is the 3rd byte
     data[2] = 0x7E  # channel 63
     with pytest.raises(ProtocolError):
         decode(bytes(data))

@@ -52,6 +52,13 @@ def pump(a: SecureSession, b: SecureSession, now: float = 0.0, limit: int = 10_0
     raise AssertionError("pump did not settle")
 
 
+def raw_frame(pixels: bytes) -> m.ScreenFrame:
+    """A keyframe of one raw rectangle, 100 pixels wide."""
+    height = len(pixels) // 400
+    rect = (0, 0, 100, height, m.ScreenEncoding.RAW_BGRA, len(pixels))
+    return m.ScreenFrame(1, True, 100, height, 0, rect, pixels)
+
+
 def messages(session: SecureSession) -> list[m.AppMessage]:
     return [e.message for e in session.events_received() if isinstance(e, MessageReceived)]
 
@@ -64,7 +71,9 @@ def test_every_channel_both_ways() -> None:
         m.ChatText(1, "hi", 0),
         m.ClipboardText("clip"),
         m.AuditEvent(1, 1, "e", ""),
-        m.ScreenFrame(1, 10, 10, 0, 0, 10, 10, m.ScreenEncoding.RAW_BGRA, bytes(400)),
+        m.ScreenFrame(
+            1, True, 10, 10, 0, (0, 0, 10, 10, int(m.ScreenEncoding.RAW_BGRA), 400), bytes(400)
+        ),
         m.FileOffer(b"i" * 16, "a.txt", 3, b"h" * 32),
     ]
     for msg in samples:
@@ -77,9 +86,7 @@ def test_every_channel_both_ways() -> None:
 
 def test_large_messages_are_fragmented_and_reassembled() -> None:
     tech, user = open_pair()
-    frame = m.ScreenFrame(
-        1, 100, 100, 0, 0, 100, 100, m.ScreenEncoding.RAW_BGRA, bytes(range(256)) * 150
-    )
+    frame = raw_frame(bytes(range(256)) * 150)
     user.send(frame)
     records = pump(user, tech)
     assert records > 30  # 38 KB in 1 KB fragments, plus window updates
@@ -88,7 +95,7 @@ def test_large_messages_are_fragmented_and_reassembled() -> None:
 
 def test_input_overtakes_queued_bulk_data() -> None:
     tech, user = open_pair(SessionLimits(fragment_size=1024, initial_window=1 << 20))
-    big = m.ScreenFrame(1, 100, 100, 0, 0, 100, 100, m.ScreenEncoding.RAW_BGRA, bytes(40_000))
+    big = raw_frame(bytes(40_000))
     user.send(big)
     first = user.next_record(0.0)
     assert first is not None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the relay's database (run by relay.store.Store.migrate)."""

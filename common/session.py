@@ -241,7 +241,7 @@ class SecureSession:
         out = self._out[chosen]
         head = out.pending[0]
         size = min(len(head) - out.offset, self._limits.fragment_size)
-        piece = head[out.offset : out.offset + size]
+        piece = memoryview(head)[out.offset : out.offset + size]
         out.offset += size
         final = out.offset == len(head)
         if final:
@@ -250,7 +250,8 @@ class SecureSession:
             out.offset = 0
         if CHANNEL_SPECS[chosen].bulk:
             out.credit -= size
-        return bytes((chosen, _FINAL if final else 0)) + piece
+        # One copy of the fragment: it is the hot path for bulk channels.
+        return b"".join((bytes((chosen, _FINAL if final else 0)), piece))
 
     def next_record(self, now: float) -> bytes | None:
         """The next record to put on the wire, or None when there is nothing to send."""
@@ -360,12 +361,16 @@ class SecureSession:
         buffer = self._reassembly[channel]
         if len(buffer) + len(piece) > spec.max_message:
             raise ProtocolError(f"message too large for the {channel.name.lower()} channel")
-        buffer += piece
         if not flags & _FINAL:
+            buffer += piece
             return
-        data = bytes(buffer)
-        buffer.clear()
-        msg = decode(data, max_size=spec.max_message)
+        if buffer:
+            buffer += piece
+            with memoryview(buffer) as whole:
+                msg = decode(whole, max_size=spec.max_message)
+            buffer.clear()
+        else:
+            msg = decode(piece, max_size=spec.max_message)
         if not isinstance(msg, AppMessage) or msg.CHANNEL is not channel:
             raise ProtocolError(
                 f"{type(msg).__name__} is not allowed on the {channel.name.lower()} channel"

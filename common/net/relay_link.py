@@ -28,7 +28,6 @@ from common.errors import ConnectionLost, ProtocolError
 from common.net.tls import PinMismatch, RelayPin, check_plain_allowed, default_client_context
 from common.protocol.codec import Message, decode, encode
 from common.protocol.relay_wire import (
-    FORWARD_PREFIX,
     MAX_FRAME,
     Assigned,
     Claim,
@@ -49,6 +48,8 @@ from common.protocol.relay_wire import (
     Requeued,
     ResumeRequest,
     WatchQueue,
+    forward_frame,
+    forward_payload,
 )
 
 
@@ -315,7 +316,7 @@ class RelayLink:
     # --- peer payloads ---
 
     async def send_payload(self, payload: bytes) -> None:
-        await self._send(encode(Forward(payload)))
+        await self._send(forward_frame(payload))
 
     async def recv_payload(self) -> bytes:
         """The next payload from the peer.
@@ -326,12 +327,12 @@ class RelayLink:
         """
         frame = await self._recv()
         try:
+            payload = forward_payload(frame)
+            if payload is not None:
+                return payload
             msg = decode(frame)
         except ProtocolError as exc:
             raise ConnectionLost(f"Malformed frame from the relay: {exc}") from None
-        if frame[:2] == FORWARD_PREFIX:
-            assert isinstance(msg, Forward)
-            return msg.payload
         if isinstance(msg, PeerLeft):
             raise ConnectionLost(msg.reason or "The other side left.", CloseCode.PEER_LEFT)
         if isinstance(msg, Requeued):

@@ -42,7 +42,7 @@ import dataclasses
 import enum
 
 from common.errors import ProtocolError
-from common.protocol.codec import PROTOCOL_VERSION, Message, decode_as, encode, message
+from common.protocol.codec import PROTOCOL_VERSION, Message, message
 
 
 __all__ = [
@@ -464,13 +464,53 @@ class ClaimRequest(Message):
 FORWARD_PREFIX = bytes((PROTOCOL_VERSION, Forward.TYPE_ID))
 
 
+_FORWARD_MAX_PAYLOAD = MAX_FRAME - 16
+
+
 def forward_frame(payload: bytes) -> bytes:
-    """Encode a Forward message."""
-    return encode(Forward(payload))
+    """Encode a Forward message: the same bytes as ``encode(Forward(payload))``.
+
+    This is the hot path of every session (one call per record), so it
+    builds the frame with a single copy of the payload.
+    """
+    size = len(payload)
+    if size > _FORWARD_MAX_PAYLOAD:
+        raise ProtocolError(f"bytes longer than {_FORWARD_MAX_PAYLOAD}")
+    length = bytearray()
+    while True:
+        byte = size & 0x7F
+        size >>= 7
+        if size:
+            length.append(byte | 0x80)
+        else:
+            length.append(byte)
+            break
+    return b"".join((FORWARD_PREFIX, length, payload))
 
 
 def forward_payload(frame: bytes) -> bytes | None:
-    """The payload if frame is a Forward message, else None (not validated further)."""
+    """The payload if frame is a Forward message, else None.
+
+    Raises:
+        ProtocolError: the frame claims to be a Forward message but is malformed.
+    """
     if frame[:2] != FORWARD_PREFIX:
         return None
-    return decode_as(Forward, frame).payload
+    size = shift = 0
+    pos = 2
+    while True:
+        if pos >= len(frame) or pos > 6:
+            raise ProtocolError("malformed Forward length")
+        byte = frame[pos]
+        pos += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0 and pos > 3:
+                raise ProtocolError("non-canonical varint")
+            break
+    if size > _FORWARD_MAX_PAYLOAD:
+        raise ProtocolError(f"bytes longer than {_FORWARD_MAX_PAYLOAD}")
+    if len(frame) - pos != size:
+        raise ProtocolError("Forward length does not match the frame")
+    return frame[pos:]

@@ -207,3 +207,28 @@ def test_mutated_messages_raise_only_protocol_error(msg: Message, pos: int, valu
 def test_text_and_integers_round_trip(text: str, number: int) -> None:
     msg = m.ChatText(number, text, 0)
     assert decode(encode(msg)) == msg
+
+
+@given(st.binary(max_size=3000))
+def test_forward_fast_path_matches_the_codec(payload: bytes) -> None:
+    frame = rw.forward_frame(payload)
+    assert frame == encode(rw.Forward(payload))
+    assert rw.forward_payload(frame) == payload
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40))
+def test_forward_fast_path_refuses_what_the_codec_refuses(tail: bytes) -> None:
+    frame = rw.FORWARD_PREFIX + tail
+    try:
+        expected = decode(frame)
+    except ProtocolError:
+        with pytest.raises(ProtocolError):
+            rw.forward_payload(frame)
+        return
+    assert isinstance(expected, rw.Forward)
+    assert rw.forward_payload(frame) == expected.payload
+
+
+def test_forward_payload_ignores_other_messages() -> None:
+    assert rw.forward_payload(encode(rw.PeerJoined())) is None

@@ -903,11 +903,18 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         real = results.get(scene, {}).get("real")
         vnc = results.get(scene, {}).get("x11vnc")
         if real and vnc:
-            out[f"{scene}_vs_x11vnc_more_updates_no_more_Mbit"] = {
-                "ours": [real["F"], real["Mbit_s"]],
-                "x11vnc": [vnc["updates_per_s"], vnc["Mbit_s"]],
+            entry: dict[str, Any] = {
+                "ours_updates_s_Mbit_s": [real["F"], real["Mbit_s"]],
+                "x11vnc_updates_s_Mbit_s": [vnc["updates_per_s"], vnc["Mbit_s"]],
                 "met": real["F"] > vnc["updates_per_s"] and real["Mbit_s"] <= vnc["Mbit_s"],
             }
+            if scene == "static":
+                # One change a second: both deliver all of them, "more" cannot happen.
+                entry["note"] = "both deliver every change; met = as many updates, no more Mbit/s"
+                entry["met"] = (
+                    real["F"] >= vnc["updates_per_s"] - 0.1 and real["Mbit_s"] <= vnc["Mbit_s"]
+                )
+            out[f"{scene}_vs_x11vnc_more_updates_no_more_Mbit"] = entry
     static = results.get("static", {}).get("real")
     if static:
         out["static_cpu_le_3_percent"] = {
@@ -932,6 +939,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     from common.crypto.identity import OrgKey, TechnicianCredential, save_org_public_key
 
     pin(0, OTHER_CORE)  # this process: with the relay and the viewer
+    load_before = os.getloadavg()
     scenes = [s for s in args.scenes.split(",") if s]
     vnc_available = shutil.which("x11vnc") is not None and not args.no_vnc
     tmp = Path(tempfile.mkdtemp(prefix="deskhand-bench-"))
@@ -1093,6 +1101,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "screen": f"{WIDTH}x{HEIGHT}",
         "seconds_per_run": args.seconds,
+        "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "layout": "user process on core 0; Xvfb, content, relay, viewer on core 1",
         "x11vnc": "x11vnc 0.9.16 -ncache 0 (defaults -wait 20 -defer 20)"
         if vnc_available

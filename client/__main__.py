@@ -1,12 +1,15 @@
-"""``python -m client`` / ``deskhand-client``: the user's remote-help window.
+"""``python -m client`` / ``deskhand-client``: ask your IT support for remote help.
 
 Usage::
 
+    deskhand-client --config client.toml            # as written by deskhand-relay init
     deskhand-client --relay ws://127.0.0.1:8765/v1/peer --org-key ORGDIR/org.pub
-                    [--device NAME]
+                    [--pin sha256:...] [--device NAME] [--hidden] [--no-tray]
 
-Bad arguments, an unreadable org key or a missing display print one line
-and exit 2.
+Flags override the file. Without ``--config`` and ``--relay``, the file
+``$XDG_CONFIG_HOME/deskhand/client.toml`` (``~/.config/...``) is used if it
+exists. Bad arguments, an unreadable config or org key, or a missing display
+print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -19,34 +22,46 @@ import urllib.parse
 from pathlib import Path
 from typing import NoReturn
 
+from client.core.options import ClientOptions
 
-__all__ = ["main"]
+
+__all__ = ["default_config_path", "main", "parse_options"]
 
 PROG = "deskhand-client"
 _EXIT_USAGE = 2
 
 
-class _UsageError(Exception):
-    pass
+class UsageError(Exception):
+    """A one-line error about the command line or the files it names."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line and exit 2, without argparse's usage dump.
-        raise _UsageError(message)
+        raise UsageError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Ask your IT support for remote help.")
     parser.add_argument(
-        "--relay", required=True, metavar="URL", help="the relay, e.g. ws://host:port/v1/peer"
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="client settings (relay_url, relay_pin, org_key) as written by deskhand-relay init",
+    )
+    parser.add_argument(
+        "--relay", metavar="URL", help="the relay, wss://host:port/v1/peer (overrides --config)"
     )
     parser.add_argument(
         "--org-key",
-        required=True,
         type=Path,
         metavar="PATH",
-        help="your organisation's public key file (org.pub)",
+        help="your organisation's public key file, org.pub (overrides --config)",
+    )
+    parser.add_argument(
+        "--pin",
+        metavar="sha256:HEX",
+        help="the relay's pinned public key, as in relay.pin (overrides --config)",
     )
     parser.add_argument(
         "--device",
@@ -54,14 +69,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="this computer's name, as the technician will see it (default: host name)",
     )
+    parser.add_argument(
+        "--hidden", action="store_true", help="start in the system tray, without the window"
+    )
+    parser.add_argument(
+        "--no-tray", action="store_true", help="use a normal window even if there is a tray"
+    )
     return parser
+
+
+def default_config_path(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "deskhand" / "client.toml"
 
 
 def check_relay_url(url: str) -> str:
     """Refuse anything that is not a websocket URL, before a window opens."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise _UsageError(f"--relay must be a ws:// or wss:// URL, not {url!r}")
+        raise UsageError(f"--relay must be a ws:// or wss:// URL, not {url!r}")
     return url
 
 
@@ -70,36 +97,87 @@ def check_display() -> None:
     if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM"):
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise _UsageError("no display: set DISPLAY (or run under Xvfb)")
+        raise UsageError("no display: set DISPLAY (or run under Xvfb)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments and run the window; returns the exit status."""
-    # Imported here: the org key check needs no Qt, so errors stay fast.
-    from common.crypto.identity import load_org_public_key
+def parse_options(argv: list[str] | None = None) -> ClientOptions:
+    """The options the command line and the config file give.
 
-    try:
-        args = _parser().parse_args(argv)
-        relay_url = check_relay_url(args.relay)
+    Raises:
+        UsageError: with a one-line message.
+    """
+    # Imported here: no Qt is loaded for these checks, so errors stay fast.
+    from common.config import ConfigError, load_client_settings
+    from common.crypto.identity import load_org_public_key, parse_org_public_key
+    from common.net.tls import RelayPin
+
+    args = _parser().parse_args(argv)
+    config_path: Path | None = args.config
+    if config_path is None and args.relay is None and default_config_path().is_file():
+        config_path = default_config_path()
+    relay_url, org_key_hex, pin = "", "", None
+    if config_path is not None:
+        try:
+            settings = load_client_settings(config_path, env=dict(os.environ))
+            pin = settings.pin()
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        relay_url, org_key_hex = settings.relay_url, settings.org_key
+
+    if args.relay is not None:
+        relay_url = args.relay
+    if not relay_url:
+        raise UsageError("give --config client.toml (from deskhand-relay init) or --relay URL")
+    relay_url = check_relay_url(relay_url)
+
+    if args.pin is not None:
+        try:
+            pin = RelayPin.parse(args.pin)
+        except ValueError as exc:
+            raise UsageError(f"--pin: {exc}") from None
+
+    if args.org_key is not None:
         try:
             org_key = load_org_public_key(args.org_key)
         except OSError as exc:
-            raise _UsageError(
+            raise UsageError(
                 f"cannot read the organisation key {args.org_key}: {exc.strerror or exc}"
             ) from None
         except ValueError as exc:
-            raise _UsageError(f"{args.org_key}: {exc}") from None
-        device = args.device.strip()
-        if not device:
-            raise _UsageError("--device must not be empty")
+            raise UsageError(f"{args.org_key}: {exc}") from None
+    elif org_key_hex:
+        try:
+            org_key = parse_org_public_key(org_key_hex)
+        except ValueError as exc:
+            raise UsageError(f"{config_path}: org_key: {exc}") from None
+    else:
+        raise UsageError("the organisation key is required: --org-key PATH, or org_key in --config")
+
+    device = args.device.strip()
+    if not device:
+        raise UsageError("--device must not be empty")
+    return ClientOptions(
+        relay_url=relay_url,
+        org_public_key=org_key,
+        device=device,
+        pin=pin,
+        hidden=args.hidden,
+        no_tray=args.no_tray,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments and run the app; returns the exit status."""
+    try:
+        options = parse_options(argv)
         check_display()
-    except _UsageError as exc:
+    except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return _EXIT_USAGE
 
-    from client.qt.app import ClientOptions, run
+    from client.qt.app import run
 
-    return run(ClientOptions(relay_url=relay_url, org_public_key=org_key, device=device))
+    return run(options)
 
 
 if __name__ == "__main__":

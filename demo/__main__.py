@@ -4,15 +4,30 @@ Usage::
 
     deskhand-demo [--xvfb] [--smoke SECONDS] [--data-dir DIR]
 
-It creates a demo organisation and technician with the relay's admin
-commands, starts the relay on 127.0.0.1 (a free port), then the user's
-window and the technician's window pointing at it, and prints what to do.
-Ctrl+C (or SIGTERM) stops everything it started.
+It sets up a relay the way an IT department would, with the relay's own
+commands, in the data directory:
 
-``--smoke N`` is the unattended check: the relay's /healthz must answer, the
-three programs must still be alive after N seconds and must stop cleanly; it
-prints one JSON line and exits 0, or 1 if anything failed. ``--xvfb`` runs
-the windows on a private Xvfb server, for machines without a desktop.
+- ``deskhand-relay init DATA/relay``: settings, an organisation key
+  ("Demo IT"), a TLS key and self-signed certificate, and its pin;
+- ``deskhand-relay account create demo``: a technician account, with a fresh
+  password printed on screen (``reset-password`` when it already exists);
+- ``deskhand-relay cert issue --tech-id demo``: the certificate users verify,
+  tied to the account by its name (the account name is the certificate's
+  ``tech_id``, so disabling the account revokes the certificate).
+
+It then starts the relay on 127.0.0.1 (a free port, TLS), writes the
+settings both apps need (``DATA/client.toml`` and ``DATA/technician.toml``:
+the relay's URL and pin), starts the user's window and the technician's
+console (signed in already: the demo hands it the password on standard
+input), and prints what to do. Ctrl+C (or SIGTERM) stops everything it
+started.
+
+``--smoke N`` is the unattended check: the relay's /healthz must answer
+(over the pinned TLS certificate), the technician console must have signed
+in, the three programs must still be alive after N seconds and must stop
+cleanly; it prints one JSON line and exits 0, or 1 if anything failed.
+``--xvfb`` runs the windows on a private Xvfb server, for machines without a
+desktop.
 
 Exit status: 0 on success or Ctrl+C, 1 when a program died or a check
 failed, 2 for bad arguments or a failed setup step.
@@ -24,9 +39,11 @@ import argparse
 import contextlib
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -42,8 +59,11 @@ __all__ = ["main"]
 PROG = "deskhand-demo"
 ORG_NAME = "Demo IT"
 TECH_NAME = "Demo Technician"
-TECH_ID = "demo-technician"
+ACCOUNT = "demo"  # the account name is also the certificate's tech_id
 DEVICE_NAME = "Demo computer"
+SIGNED_IN_LINE = f"signed in as {ACCOUNT} "
+# Easy to read and type: no 0/o, 1/l/i.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 ADMIN_TIMEOUT = 60.0
@@ -141,13 +161,15 @@ class Demo:
 
     # --- processes ---
 
-    def _spawn(self, name: str, argv: Sequence[str], **kwargs: Any) -> Child:
+    def _spawn(
+        self, name: str, argv: Sequence[str], *, stdin_line: str | None = None, **kwargs: Any
+    ) -> Child:
         log_path = self.log_dir / f"{name}.log"
         log = open(log_path, "wb")  # closed in stop_all()
         self._logs.append(log)
         proc = subprocess.Popen(
             argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin_line is None else subprocess.PIPE,
             stdout=log,
             stderr=log,
             env=self.env,
@@ -156,6 +178,12 @@ class Demo:
             start_new_session=True,
             **kwargs,
         )
+        if stdin_line is not None:
+            assert proc.stdin is not None
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write((stdin_line + "\n").encode("utf-8"))
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
         child = Child(name, proc, log_path)
         self.children.append(child)
         return child
@@ -207,72 +235,126 @@ class Demo:
         self.env["QT_QPA_PLATFORM"] = "xcb"
         self.env.pop("WAYLAND_DISPLAY", None)
 
-    def _admin(self, *args: str) -> None:
+    def _admin(self, *args: str, stdin: str | None = None) -> str:
+        """Run one relay admin command; returns its output."""
         argv = self._python("-m", "relay", *args)
+        what = " ".join(args[:2])
         try:
             done = subprocess.run(
-                argv, env=self.env, capture_output=True, text=True, timeout=ADMIN_TIMEOUT
+                argv,
+                env=self.env,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=ADMIN_TIMEOUT,
             )
         except subprocess.TimeoutExpired:
-            raise DemoError(f"'relay {args[0]} {args[1]}' did not finish in time") from None
+            raise DemoError(f"'relay {what}' did not finish in time") from None
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()
-            raise DemoError(
-                f"'relay {args[0]} {args[1]}' failed: {detail[-1] if detail else done.returncode}"
-            )
+            raise DemoError(f"'relay {what}' failed: {detail[-1] if detail else done.returncode}")
+        return done.stdout
 
-    def prepare_identities(self) -> tuple[Path, Path]:
-        """The demo organisation and technician credential; returns (org.pub, tech dir)."""
-        org_dir = self.data_dir / "org"
-        tech_dir = self.data_dir / "technician"
-        if not (org_dir / "org.key").exists():
-            self._admin("org", "create", str(org_dir), "--name", ORG_NAME)
-        issue = ["cert", "issue", "--org-dir", str(org_dir), "--tech-id", TECH_ID]
-        issue += ["--name", TECH_NAME, "--out", str(tech_dir)]
-        existing = _technician_public_key(tech_dir)
+    @property
+    def relay_dir(self) -> Path:
+        return self.data_dir / "relay"
+
+    @property
+    def tech_dir(self) -> Path:
+        return self.data_dir / "technician"
+
+    def prepare_relay(self) -> str:
+        """The relay directory, the demo account and its certificate; returns the password."""
+        relay_dir = self.relay_dir
+        config = relay_dir / "relay.toml"
+        if not config.exists():
+            self._admin(
+                "init", str(relay_dir), "--host", "127.0.0.1", "--hostname", "127.0.0.1",
+                "--org-name", ORG_NAME,
+            )  # fmt: skip
+        password = new_password()
+        listed = json.loads(self._admin("account", "list", "--json", "--config", str(config)))
+        exists = any(a.get("name") == ACCOUNT for a in listed if isinstance(a, dict))
+        if exists:
+            self._admin("account", "enable", ACCOUNT, "--config", str(config))
+            self._admin(
+                "account", "reset-password", ACCOUNT, "--password-stdin", "--config", str(config),
+                stdin=password + "\n",
+            )  # fmt: skip
+        else:
+            self._admin(
+                "account", "create", ACCOUNT, "--display-name", TECH_NAME, "--password-stdin",
+                "--config", str(config), stdin=password + "\n",
+            )  # fmt: skip
+        issue = ["cert", "issue", "--org-dir", str(relay_dir / "org"), "--tech-id", ACCOUNT]
+        issue += ["--name", TECH_NAME, "--out", str(self.tech_dir)]
+        existing = _technician_public_key(self.tech_dir)
         if existing is not None:
             # Renew the kept key's certificate: it and its revocation list age.
             issue += ["--public-key", existing]
         self._admin(*issue)
-        return org_dir / "org.pub", tech_dir
+        return password
 
     def start_relay(self) -> Child:
         child = self._spawn(
-            "relay", self._python("-m", "relay", "--host", "127.0.0.1", "--port", "0")
-        )
+            "relay",
+            self._python(
+                "-m", "relay", "--config", str(self.relay_dir / "relay.toml"),
+                "--host", "127.0.0.1", "--port", "0",
+            ),
+        )  # fmt: skip
         assert child.log is not None
         event = _wait_for_listening(child, child.log, START_TIMEOUT)
         self.relay_url = str(event["url"])
         self.relay_port = int(event["port"])
         return child
 
+    def write_app_settings(self) -> tuple[Path, Path]:
+        """client.toml and technician.toml for this run's relay URL; returns their paths."""
+        relay_dir = self.relay_dir
+        pin = (relay_dir / "relay.pin").read_text(encoding="ascii").strip()
+        org_key = (relay_dir / "org" / "org.pub").read_text(encoding="ascii").strip()
+        client = self.data_dir / "client.toml"
+        client.write_text(
+            "# Written by deskhand-demo for this run's relay.\n"
+            f'relay_url = "{self.relay_url}"\nrelay_pin = "{pin}"\norg_key = "{org_key}"\n',
+            encoding="utf-8",
+        )
+        technician = self.data_dir / "technician.toml"
+        technician.write_text(
+            "# Written by deskhand-demo for this run's relay.\n"
+            f'relay_url = "{self.relay_url}"\nrelay_pin = "{pin}"\n'
+            f'credential = "technician"\naccount = "{ACCOUNT}"\ndata_dir = "reports"\n',
+            encoding="utf-8",
+        )
+        return client, technician
+
     def healthz(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.relay_port}/healthz"
-        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as response:
+        # The relay's self-signed certificate is the one trusted: a pin, for stdlib TLS.
+        context = ssl.create_default_context(cafile=str(self.relay_dir / "tls" / "relay.crt"))
+        url = f"https://127.0.0.1:{self.relay_port}/healthz"
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT, context=context) as response:
             body: dict[str, Any] = json.loads(response.read())
         return body
 
-    def start_apps(self, org_pub: Path, tech_dir: Path) -> tuple[Child, Child]:
+    def start_apps(self, password: str) -> tuple[Child, Child]:
+        client_toml, technician_toml = self.write_app_settings()
         client = self._spawn(
             "client",
-            self._python(
-                "-m",
-                "client",
-                "--relay",
-                self.relay_url,
-                "--org-key",
-                str(org_pub),
-                "--device",
-                DEVICE_NAME,
-            ),
+            self._python("-m", "client", "--config", str(client_toml), "--device", DEVICE_NAME),
         )
         technician = self._spawn(
             "technician",
-            self._python(
-                "-m", "technician", "--relay", self.relay_url, "--credential", str(tech_dir)
-            ),
+            self._python("-m", "technician", "--config", str(technician_toml), "--password-stdin"),
+            stdin_line=password,
         )
         return client, technician
+
+
+def new_password() -> str:
+    """A fresh demo password, like demo-k7pq-x3mh-a9tz."""
+    groups = ("".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(3))
+    return "demo-" + "-".join(groups)
 
 
 def _technician_public_key(tech_dir: Path) -> str | None:
@@ -323,21 +405,36 @@ def _wait_for_listening(child: Child, log: Path, timeout: float) -> dict[str, An
     raise DemoError(f"the relay did not start listening within {timeout:g} s")
 
 
-def _print_steps(demo: Demo, tech_dir: Path) -> None:
+def _print_steps(demo: Demo, password: str) -> None:
     _say()
-    _say(f"Deskhand demo is running. Relay: {demo.relay_url}")
+    _say(f"Deskhand demo is running. Relay: {demo.relay_url} (TLS, pinned)")
     if demo.display:
         _say(f"Windows are on the private X display {demo.display} (Xvfb).")
     _say(f"Data and logs: {demo.data_dir}")
     _say(
-        f"Technician accounts arrive in a later release: the technician window uses the "
-        f'demo technician credential "{TECH_NAME}" of "{ORG_NAME}" in {tech_dir}.'
+        f'Technician account: "{ACCOUNT}", password: {password}'
+        f" (the console is signed in already; you need it only after signing out)."
     )
     _say()
-    _say('  1) In the "Deskhand — remote help" window, click "Request help".')
-    _say("  2) Type the code it shows into the technician window and press Connect.")
-    _say("  3) Compare the verification numbers in both windows; if they match, click Allow.")
-    _say("  4) Chat. Click Stop in the user's window to end the session at once.")
+    _say("Ask for help, as the user (window “Deskhand — remote help”):")
+    _say("  1) Click “Request help…”, confirm you contacted your IT support yourself,")
+    _say("     describe the problem and send the request.")
+    _say("Help, as the technician (window “Deskhand technician”, Queue tab):")
+    _say("  2) The request appears in the queue at once. Select it and click Claim (Ctrl+Enter).")
+    _say(
+        "  3) Both windows show the same verification number. The user checks it and clicks Allow."
+    )
+    _say("  4) The user's screen appears in the new tab (on one machine: this desktop, both")
+    _say(
+        "     windows included). Click \u201cAsk for control\u201d; once the user allows it, clicks"
+    )
+    _say("     and keys in the picture act on the user's desktop (here: your own pointer).")
+    _say("  5) Chat in the Chat panel on the right; keep notes in Notes.")
+    _say("  6) Click “End session…”, fill in the form: the report is saved as a JSON line in")
+    _say(f"     {demo.data_dir / 'reports' / 'reports.jsonl'} (the relay keeps no records yet).")
+    _say("Phone support instead: the user clicks “Show a code for phone support” and reads")
+    _say("the code; type it under “Connect by code” in the technician window.")
+    _say("The user can click Stop at any time to end everything at once.")
     _say()
     _say("Press Ctrl+C here to stop everything.")
 
@@ -370,14 +467,21 @@ def _smoke(demo: Demo, relay: Child, apps: Sequence[Child], seconds: float) -> i
         summary["healthz"] = False
         summary["health_error"] = str(exc)
     children = [relay, *apps]
+    technician = next(app for app in apps if app.name == "technician")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and all(child.alive for child in children):
         time.sleep(_POLL)
+    # Signing in takes a moment on a slow machine: wait for it a bit longer.
+    late = time.monotonic() + START_TIMEOUT
+    while not _signed_in(technician) and technician.alive and time.monotonic() < late:
+        time.sleep(_POLL)
+    summary["technician_signed_in"] = _signed_in(technician)
     summary["alive"] = {child.name: child.alive for child in children}
     statuses = demo.stop_all()
     summary["exit_status"] = {child.name: statuses[child.name] for child in children}
     summary["ok"] = (
         summary["healthz"]
+        and summary["technician_signed_in"]
         and all(summary["alive"].values())
         and all(status == 0 for status in summary["exit_status"].values())
     )
@@ -388,6 +492,16 @@ def _smoke(demo: Demo, relay: Child, apps: Sequence[Child], seconds: float) -> i
     summary["data_dir"] = str(demo.data_dir)
     _say(json.dumps(summary))
     return 0 if summary["ok"] else _EXIT_FAILED
+
+
+def _signed_in(technician: Child) -> bool:
+    """The console logged its sign-in as the demo account."""
+    if technician.log is None:
+        return False
+    try:
+        return SIGNED_IN_LINE in technician.log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def _data_dir(requested: Path | None) -> tuple[Path, bool]:
@@ -408,13 +522,14 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if args.xvfb:
             demo.start_xvfb()
-        org_pub, tech_dir = demo.prepare_identities()
+        _say("Setting up the demo relay, organisation and technician account…")
+        password = demo.prepare_relay()
         relay = demo.start_relay()
-        apps = demo.start_apps(org_pub, tech_dir)
+        apps = demo.start_apps(password)
         if args.smoke is not None:
             status = _smoke(demo, relay, apps, args.smoke)
         else:
-            _print_steps(demo, tech_dir)
+            _print_steps(demo, password)
             status = _watch(demo, relay, apps)
     except KeyboardInterrupt:
         _say("\nStopping…")

@@ -1,69 +1,110 @@
-"""Composition root of the user client: builds the loop, core, bridge and window.
+"""Composition root of the user client: builds the loop, core, bridge and widgets.
 
-Shutdown order (on ``aboutToQuit``): the bridge closes the session within a
-bounded time, then the loop thread stops, then Qt exits.
+With a system tray on the desktop the app lives in the tray (closing the
+window hides it); without one it falls back to its normal window, and
+closing that window quits.
+
+Shutdown order (on ``aboutToQuit``): the bridge ends the request or session
+within a bounded time, then the loop thread stops, then Qt exits.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
+from collections.abc import Callable
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from client.core.session import UserClient
+from client.core.control.service import ControlService
+from client.core.help_flow import HelpFlow
+from client.core.live_session import ControlFactory, SharerFactory
+from client.core.options import ClientOptions
+from client.core.presence import PresenceState
+from client.core.screen.sharer import ScreenSharer
+from client.core.session import QueueStatus, UserClient
+from client.core.system_summary import SystemSummary, collect_summary
 from client.qt.bridge import ClientBridge
-from client.qt.window import ClientWindow
+from client.qt.icons import icon_for
+from client.qt.shell import ClientShell
 from common.crypto.identity import OrgTrust
-from common.net.pairing import ConsentCallback
+from common.net.pairing import ConsentCallback, PairingTimeouts
 from common.net.runner import LoopThread
 from common.qt.signals import SignalQuitter
 
 
-__all__ = ["ClientOptions", "run"]
+__all__ = ["ClientOptions", "build_flow", "run", "tray_available"]
 
 _CLOSE_TIMEOUT = 3.0
+PROG = "deskhand-client"
 
 
-@dataclasses.dataclass(frozen=True)
-class ClientOptions:
-    """What the command line decided.
+def tray_available() -> bool:
+    """Is there a system tray on this desktop? (Needs a QApplication.)"""
+    return QSystemTrayIcon.isSystemTrayAvailable()
 
-    Attributes:
-        relay_url: the relay's peer endpoint, ws://host:port/v1/peer.
-        org_public_key: the pinned organisation key (32 raw bytes).
-        device: this computer's name, shown to the technician.
-    """
 
-    relay_url: str
-    org_public_key: bytes
-    device: str
+def build_flow(
+    options: ClientOptions,
+    *,
+    sharer_factory: SharerFactory | None = ScreenSharer,
+    control_factory: ControlFactory | None = ControlService.for_x11,
+    summary: Callable[[], SystemSummary] = collect_summary,
+    timeouts: PairingTimeouts | None = None,
+) -> HelpFlow:
+    """The client's core for these options: screen sharing with mss, input with XTest."""
+    trust = OrgTrust(options.org_public_key)
+
+    def make_client(
+        consent: ConsentCallback, on_queue: Callable[[QueueStatus], None]
+    ) -> UserClient:
+        return UserClient(
+            options.relay_url,
+            trust,
+            consent,
+            device=options.device,
+            pin=options.pin,
+            on_queue=on_queue,
+            timeouts=timeouts,
+        )
+
+    return HelpFlow(
+        make_client,
+        sharer_factory=sharer_factory,
+        control_factory=control_factory,
+        summary=summary,
+    )
 
 
 def run(options: ClientOptions) -> int:
-    """Run the client until the window is closed; returns the exit status."""
+    """Run the client until the user quits; returns the exit status."""
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Deskhand")
-    app.setApplicationDisplayName("Deskhand")
+    app.setDesktopFileName("deskhand-client")
+    app.setWindowIcon(icon_for(PresenceState.IDLE))
+    # The tray keeps the app alive; without a tray the window's close quits.
+    app.setQuitOnLastWindowClosed(False)
     quitter = SignalQuitter(app)
 
-    trust = OrgTrust(options.org_public_key)
     loop = LoopThread("deskhand-client-loop")
     loop.start()
-
-    def make_client(consent: ConsentCallback) -> UserClient:
-        return UserClient(options.relay_url, trust, consent, device=options.device)
-
-    bridge = ClientBridge(loop, make_client)
-    window = ClientWindow(bridge)
+    flow = build_flow(options)
+    bridge = ClientBridge(loop, flow)
+    use_tray = not options.no_tray and tray_available()
+    shell = ClientShell(bridge, use_tray=use_tray, clipboard=QGuiApplication.clipboard())
+    shell.quit_requested.connect(app.quit)
+    if use_tray:
+        print(f"{PROG}: running in the system tray", file=sys.stderr, flush=True)
+    else:
+        reason = "--no-tray was given" if options.no_tray else "no system tray on this desktop"
+        print(f"{PROG}: {reason}: showing a window instead", file=sys.stderr, flush=True)
 
     def shutdown() -> None:
         bridge.shutdown(_CLOSE_TIMEOUT)
         loop.stop()
 
     app.aboutToQuit.connect(shutdown)
-    window.resize(460, 420)
-    window.show()
+    shell.start(show_window=not options.hidden)
     try:
         return app.exec()
     finally:

@@ -1,124 +1,164 @@
 """ClientBridge: the only place where Qt meets the user client's core.
 
-The core runs in a :class:`~common.net.runner.LoopThread`. Calls from the
-GUI thread become coroutines submitted to that loop; core events come back as
-signals emitted from the loop thread, which Qt queues to the GUI thread
-because the bridge lives there. Widgets connect to the signals and call the
-public methods; they never see the loop, the client or the channel.
+The core (:class:`~client.core.help_flow.HelpFlow`) runs in a
+:class:`~common.net.runner.LoopThread`. Calls from the GUI thread are handed
+to that loop; the flow's events come back as signals emitted from the loop
+thread, which Qt queues to the GUI thread because the bridge lives there.
+Widgets connect to the signals and call the public slots; they never see
+the loop, the flow, the client or the channel.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import dataclasses
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Coroutine
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from client.core.session import UserClient
-from common.errors import DeskhandError
-from common.net.channel import SecureChannel
-from common.net.pairing import ConsentCallback, ConsentRequest, PairingDeclined
+from client.core.help_flow import (
+    CapabilitiesAsked,
+    ChatReceived,
+    ChatSent,
+    ClipboardWrite,
+    CodeShown,
+    Connected,
+    ConsentAsked,
+    ConsentWithdrawn,
+    Ended,
+    Failed,
+    FlowEvent,
+    HelpFlow,
+    Notice,
+    PresenceChanged,
+    QueueChanged,
+    SummaryReady,
+    VerificationFailed,
+)
+from client.core.session import HelpRequest
 from common.net.runner import LoopThread
-from common.protocol.messages import ChatText
-from common.session import MessageReceived, SessionEnded, SessionEvent
 
 
-__all__ = ["ClientBridge", "ClientFactory", "ConnectedSession"]
+__all__ = ["ClientBridge", "Connected"]
 
 logger = logging.getLogger(__name__)
 
-# The bridge makes the consent callback, the composition root the client.
-ClientFactory = Callable[[ConsentCallback], UserClient]
-
-
-@dataclasses.dataclass(frozen=True)
-class ConnectedSession:
-    """What the user sees about an open session.
-
-    Attributes:
-        name, org, fingerprint: the verified technician.
-        granted: the capabilities the user allowed.
-        sas: the verification number both sides showed.
-    """
-
-    name: str
-    org: str
-    fingerprint: str
-    granted: tuple[str, ...]
-    sas: str
-
 
 class ClientBridge(QObject):
-    """Adapts :class:`~client.core.session.UserClient` to Qt signals.
+    """Adapts :class:`~client.core.help_flow.HelpFlow` to Qt signals.
 
     Signals:
+        presence_changed: who is connected and what they may do (a Presence).
         code_ready: the code to read to the technician, "NNN-SSS-SSS" (str).
-        consent_requested: a technician was verified and asks to connect
-            (a ConsentRequest); answer with :meth:`answer_consent`.
-        consent_withdrawn: the pending consent question is moot (it timed
-            out, or the request was cancelled); close the dialog.
-        connected: the session is open (a ConnectedSession).
+        queue_changed: the request's place in the queue (a QueueStatus).
+        consent_requested: a verified technician asks to connect (a
+            ConsentRequest); answer with :meth:`answer_consent`.
+        consent_withdrawn: the pending consent question is moot; close the dialog.
+        verification_failed: the technician could not be verified; why (str).
+        connected: the session is open (a Connected).
+        capabilities_asked: the technician asks for more (a tuple of str).
         chat_received: a chat line from the technician (str).
         chat_sent: a chat line of ours is on its way (str).
-        ended: the request or the session is over; why, user-presentable (str).
+        notice: something to read: a status or a toast (str).
+        clipboard_write: put this text on the clipboard (str).
+        summary_ready: the system summary, exactly as it would be sent (str).
+        ended: the request or the session is over; why (str), and whether a
+            session had been open (bool).
         failed: an action failed, the state is unchanged; why (str).
     """
 
+    presence_changed = Signal(object)
     code_ready = Signal(str)
+    queue_changed = Signal(object)
     consent_requested = Signal(object)
     consent_withdrawn = Signal()
+    verification_failed = Signal(str)
     connected = Signal(object)
+    capabilities_asked = Signal(object)
     chat_received = Signal(str)
     chat_sent = Signal(str)
-    ended = Signal(str)
+    notice = Signal(str)
+    clipboard_write = Signal(str)
+    summary_ready = Signal(str)
+    ended = Signal(str, bool)
     failed = Signal(str)
 
-    def __init__(
-        self, loop: LoopThread, make_client: ClientFactory, parent: QObject | None = None
-    ) -> None:
+    def __init__(self, loop: LoopThread, flow: HelpFlow, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._loop = loop
-        self._client = make_client(self._ask_consent)
-        # Everything below is touched only in the loop thread.
-        self._task: asyncio.Task[None] | None = None
-        self._consent: asyncio.Future[tuple[str, ...] | None] | None = None
-        self._consent_lapsed = False
-        self._request: ConsentRequest | None = None
-        self._channel: SecureChannel | None = None
-        self._chat_id = 0
+        self._flow = flow  # touched only in the loop thread
+        flow.add_listener(self._on_flow_event)
 
     # --- GUI thread -> loop thread ---
 
+    def _submit(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            self._loop.submit(coro)
+        except RuntimeError:  # the loop has stopped (quitting)
+            coro.close()
+
+    def _call(self, name: str, *args: object) -> None:
+        flow = self._flow
+        try:
+            self._loop.call_soon(lambda: getattr(flow, name)(*args))
+        except RuntimeError:
+            pass
+
     @Slot()
-    def request_help(self) -> None:
-        """Get a code from the relay and wait for a technician to use it."""
-        self._loop.submit(self._request_help())
+    def request_code(self) -> None:
+        """Phone support: get a one-time code and wait for the technician to use it."""
+        self._submit(self._flow.request_code())
+
+    def post_request(self, request: HelpRequest, screenshot: bool = False) -> None:
+        """Put a help request in the queue and wait for a technician."""
+        self._submit(self._flow.post_request(request, screenshot=screenshot))
 
     @Slot()
     def stop(self) -> None:
         """Withdraw the request or end the session, whichever is under way."""
-        self._loop.submit(self._stop())
+        self._submit(self._flow.stop())
 
     @Slot(object)
     def answer_consent(self, granted: tuple[str, ...] | None) -> None:
         """Answer the pending consent question: the capabilities allowed, or None."""
-        answer = None if granted is None else tuple(granted)
-        self._loop.call_soon(lambda: self._resolve_consent(answer))
+        self._call("answer_consent", None if granted is None else tuple(granted))
+
+    @Slot(str, bool)
+    def set_capability(self, capability: str, on: bool) -> None:
+        self._call("set_capability", capability, on)
+
+    @Slot(object)
+    def grant(self, capabilities: tuple[str, ...]) -> None:
+        self._call("grant", tuple(capabilities))
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        self._call("set_paused", paused)
 
     @Slot(str)
     def send_chat(self, text: str) -> None:
         """Send a chat line to the technician (ignored when blank)."""
-        text = text.strip()
-        if text:
-            self._loop.call_soon(lambda: self._send_chat(text))
+        if text.strip():
+            self._call("send_chat", text)
+
+    @Slot(str, bool)
+    def set_dialog_open(self, name: str, is_open: bool) -> None:
+        """A Deskhand dialog or menu opened or closed (remote input waits meanwhile)."""
+        self._call("set_dialog_open", name, is_open)
+
+    @Slot(str)
+    def clipboard_changed(self, text: str) -> None:
+        self._call("clipboard_changed", text)
+
+    @Slot()
+    def collect_summary(self) -> None:
+        """Read the system summary; it arrives as :attr:`summary_ready`."""
+        self._submit(self._flow.collect_summary())
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """End everything, waiting at most timeout seconds (for quitting)."""
-        coro = self._stop(quiet=True)
+        coro = self._flow.stop(quiet=True)
         try:
             future = self._loop.submit(coro)
         except RuntimeError:  # the loop is already closed
@@ -129,97 +169,38 @@ class ClientBridge(QObject):
         except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             logger.warning("the session did not close within %.1f s", timeout)
 
-    # --- loop thread ---
+    # --- loop thread -> GUI thread ---
 
-    async def _request_help(self) -> None:
-        if self._task is not None and not self._task.done():
-            self.failed.emit("A request for help is already under way.")
-            return
-        self._task = asyncio.current_task()
-        try:
-            code = await self._client.request_help()
-            self.code_ready.emit(code.display)
-            channel = await self._client.wait_for_technician()
-        except asyncio.CancelledError:
-            self.ended.emit("You cancelled the request.")
-            raise
-        except PairingDeclined:
-            if self._consent_lapsed:
-                self.ended.emit("Nobody answered in time, so the technician was turned away.")
-            else:
-                self.ended.emit("You declined the request.")
-            return
-        except DeskhandError as exc:
-            self.ended.emit(str(exc))
-            return
-        except Exception as exc:
-            logger.exception("request for help failed")
-            self.ended.emit(f"Something went wrong: {exc}")
-            return
-        finally:
-            self._task = None
-        self._channel = channel
-        self._chat_id = 0
-        channel.add_listener(self._on_channel_event)
-        request = self._request
-        assert request is not None  # pairing asked for consent first
-        identity = request.technician
-        self.connected.emit(
-            ConnectedSession(
-                identity.name, identity.org, identity.fingerprint, channel.granted, channel.sas
-            )
-        )
-
-    async def _ask_consent(self, request: ConsentRequest) -> tuple[str, ...] | None:
-        # The core's ConsentCallback: park a future until the GUI answers.
-        future: asyncio.Future[tuple[str, ...] | None] = asyncio.get_running_loop().create_future()
-        self._consent = future
-        self._consent_lapsed = False
-        self._request = request
-        self.consent_requested.emit(request)
-        try:
-            return await future
-        finally:
-            self._consent = None
-            if future.cancelled() or not future.done():
-                self._consent_lapsed = True
+    def _on_flow_event(self, event: FlowEvent) -> None:
+        # Called by the flow in the loop thread: only emit.
+        match event:
+            case PresenceChanged(presence):
+                self.presence_changed.emit(presence)
+            case CodeShown(code):
+                self.code_ready.emit(code)
+            case QueueChanged(status):
+                self.queue_changed.emit(status)
+            case ConsentAsked(request):
+                self.consent_requested.emit(request)
+            case ConsentWithdrawn():
                 self.consent_withdrawn.emit()
-
-    def _resolve_consent(self, answer: tuple[str, ...] | None) -> None:
-        if self._consent is not None and not self._consent.done():
-            self._consent.set_result(answer)
-
-    def _on_channel_event(self, event: SessionEvent) -> None:
-        # Called by the channel in the loop thread: only emit.
-        if isinstance(event, MessageReceived) and isinstance(event.message, ChatText):
-            self.chat_received.emit(event.message.text)
-        elif isinstance(event, SessionEnded):
-            self._channel = None
-            if event.by_peer:
-                self.ended.emit(f"The session ended: {event.reason}")
-            else:
-                self.ended.emit("You ended the session.")
-
-    def _send_chat(self, text: str) -> None:
-        channel = self._channel
-        if channel is None:
-            self.failed.emit("Not connected: the message was not sent.")
-            return
-        self._chat_id += 1
-        try:
-            channel.send_nowait(ChatText(self._chat_id, text, int(time.time() * 1000)))
-        except DeskhandError as exc:
-            self.failed.emit(f"The message was not sent: {exc}")
-            return
-        self.chat_sent.emit(text)
-
-    async def _stop(self, *, quiet: bool = False) -> None:
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task])
-        try:
-            await self._client.cancel()
-        except DeskhandError as exc:
-            if not quiet:
-                self.failed.emit(str(exc))
+            case VerificationFailed(reason):
+                self.verification_failed.emit(reason)
+            case Connected():
+                self.connected.emit(event)
+            case CapabilitiesAsked(requested):
+                self.capabilities_asked.emit(requested)
+            case ChatReceived(text):
+                self.chat_received.emit(text)
+            case ChatSent(text):
+                self.chat_sent.emit(text)
+            case Notice(text):
+                self.notice.emit(text)
+            case ClipboardWrite(text):
+                self.clipboard_write.emit(text)
+            case SummaryReady(text):
+                self.summary_ready.emit(text)
+            case Ended(reason, had_session):
+                self.ended.emit(reason, had_session)
+            case Failed(reason):
+                self.failed.emit(reason)

@@ -3,13 +3,20 @@
 It says who is connected and what they may do, and offers Pause, Stop and a
 toggle per capability. Stop ends everything at once. The bar is a separate
 top-level window so that it stays visible over whatever the technician is
-looking at, and is part of the shared screen.
+looking at, and is part of the shared screen; it raises itself again every
+few seconds in case another window covered it (security.md 4.2).
+
+The bar can be clicked by remote input like any window, so nothing on it
+may add rights: unticking a capability, Pause and Stop act at once, but
+ticking one only *asks* (:attr:`SessionBar.capability_toggled` with True);
+the app then opens a confirmation dialog, during which remote input is
+paused, and the box shows the real grants until the answer arrives.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QWidget
 
 from client.core.presence import Presence
@@ -23,17 +30,23 @@ __all__ = ["SessionBar"]
 class SessionBar(QWidget):
     """Frameless, always on top, never takes focus from the user's work.
 
+    Args:
+        reassert_ms: how often to raise the bar again while it is shown (0: never).
+
     Signals:
         stop_requested: end the session now.
         pause_toggled: pause (True) or resume (False) sharing.
-        capability_toggled: the user granted (True) or revoked (False) one capability.
+        capability_toggled: the user revoked (False) one capability, or asks
+            to grant it (True: confirm first; the box stays as it was).
+        chat_requested: open the chat.
     """
 
     stop_requested = Signal()
     pause_toggled = Signal(bool)
     capability_toggled = Signal(str, bool)
+    chat_requested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, reassert_ms: int = 3000) -> None:
         super().__init__(
             parent,
             Qt.WindowType.Tool
@@ -43,6 +56,11 @@ class SessionBar(QWidget):
         )
         self.setObjectName("deskhand-session-bar")
         self.setAttribute(Qt.WidgetAttribute.WA_ShowWithoutActivating)
+        # A strip that cannot be mistaken for the user's own windows.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        self.setStyleSheet(
+            "#deskhand-session-bar { background: #fff3cd; border: 2px solid #b00020; }"
+        )
         self._presence = Presence()
         self.label = plain_label(wrap=False)
         self.toggles: dict[str, QCheckBox] = {}
@@ -58,14 +76,26 @@ class SessionBar(QWidget):
         self.pause_button = QPushButton("&Pause", self)
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self.on_pause_toggled)
+        self.pause_button.setToolTip("Pause: the technician sees and does nothing until you resume")
+        self.chat_button = QPushButton("&Chat", self)
+        self.chat_button.setToolTip("Open the chat with the technician")
+        self.chat_button.clicked.connect(self.chat_requested)
         self.stop_button = QPushButton("&Stop", self)
-        self.stop_button.setToolTip("End the session now (Ctrl+Alt+Shift+End)")
+        self.stop_button.setToolTip(
+            "End the session now. Ctrl+Alt+Shift+End takes control back at any time."
+        )
         self.stop_button.setStyleSheet("QPushButton { font-weight: bold; color: #b00020; }")
         self.stop_button.clicked.connect(self.stop_requested)
         layout.addWidget(self.pause_button)
+        layout.addWidget(self.chat_button)
         layout.addWidget(self.stop_button)
-        QShortcut(QKeySequence("Ctrl+Alt+Shift+End"), self, self.stop_requested.emit)
+        shortcut = QShortcut(QKeySequence("Ctrl+Alt+Shift+End"), self, self.stop_requested.emit)
+        shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self._updating = False
+        self._reassert = QTimer(self)
+        self._reassert.setInterval(reassert_ms)
+        self._reassert.timeout.connect(self.raise_)
+        self._reassert_ms = reassert_ms
 
     @property
     def presence(self) -> Presence:
@@ -89,8 +119,23 @@ class SessionBar(QWidget):
         self.move(screen.x() + (screen.width() - self.width()) // 2, screen.y())
 
     def _on_toggle(self, capability: str, on: bool) -> None:
-        if not self._updating:
-            self.capability_toggled.emit(capability, on)
+        if self._updating:
+            return
+        if on:
+            # Only a request: show the real grants until the user confirmed.
+            self.set_presence(self._presence)
+        self.capability_toggled.emit(capability, on)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Qt override: keep re-asserting the bar on top while it is shown."""
+        super().showEvent(event)
+        if self._reassert_ms > 0:
+            self._reassert.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Qt override."""
+        self._reassert.stop()
+        super().hideEvent(event)
 
     @Slot(bool)
     def on_pause_toggled(self, paused: bool) -> None:

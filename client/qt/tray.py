@@ -23,16 +23,20 @@ class Tray(QObject):
     Signals:
         action_chosen: a menu entry was chosen; its action name (str).
         activated: the icon itself was clicked (show the main window).
+        menu_open_changed: the menu opened (True) or closed (False); remote
+            input is paused while it is open.
     """
 
     action_chosen = Signal(str)
     activated = Signal()
+    menu_open_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._presence = Presence()
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.on_menu_about_to_show)
+        self.menu.aboutToHide.connect(self.on_menu_about_to_hide)
         self.icon = QSystemTrayIcon(icon_for(self._presence.state), self)
         self.icon.setContextMenu(self.menu)
         self.icon.setToolTip(tray_tooltip(self._presence))
@@ -57,10 +61,14 @@ class Tray(QObject):
         if self.menu.isVisible():
             self.rebuild_menu()
 
-    def notify(self, title: str, text: str) -> None:
-        """A tray notification (technician joined, asks for more, left)."""
-        if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
-            self.icon.showMessage(title, text, QSystemTrayIcon.MessageIcon.Information, 8000)
+    def notify(self, title: str, text: str, *, warning: bool = False) -> bool:
+        """A tray notification (technician joined, asks for more, left); False if not shown."""
+        if not (self.icon.isVisible() and QSystemTrayIcon.supportsMessages()):
+            return False
+        icons = QSystemTrayIcon.MessageIcon
+        kind = icons.Warning if warning else icons.Information
+        self.icon.showMessage(title, text, kind, 8000)
+        return True
 
     def rebuild_menu(self) -> None:
         self.menu.clear()
@@ -82,6 +90,11 @@ class Tray(QObject):
     @Slot()
     def on_menu_about_to_show(self) -> None:
         self.rebuild_menu()
+        self.menu_open_changed.emit(True)
+
+    @Slot()
+    def on_menu_about_to_hide(self) -> None:
+        self.menu_open_changed.emit(False)
 
     @Slot(QSystemTrayIcon.ActivationReason)
     def on_icon_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:

@@ -23,9 +23,22 @@ __all__ = ["EndSessionDialog"]
 
 
 class EndSessionDialog(QDialog):
-    """Asks for the closing report; `report` holds it after Accepted."""
+    """Asks for the closing report; `report` holds it after Accepted.
 
-    def __init__(self, notes: str = "", problem: str = "", parent: QWidget | None = None) -> None:
+    Args:
+        notes: the session's notes, prefilled.
+        problem: the problem as the user described it, prefilled.
+        note: a line under the form (where the report goes).
+    """
+
+    def __init__(
+        self,
+        notes: str = "",
+        problem: str = "",
+        parent: QWidget | None = None,
+        *,
+        note: str = "",
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("End session")
         self.report: SessionReport | None = None
@@ -55,8 +68,11 @@ class EndSessionDialog(QDialog):
         ok.setText("&End session and file report")
         self.buttons.accepted.connect(self.on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
+        self.note = plain_label(note)
+        self.note.setVisible(bool(note))
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.note)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
 

@@ -1,13 +1,21 @@
-"""The consent dialog: what it shows, its defaults, and every way to answer."""
+"""The consent dialogs: what they show, their defaults, the delay, and every way to answer."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QCheckBox, QLabel
+from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from client.qt.consent_dialog import ConsentDialog
+from client.core.wording import CAPABILITY_CONSEQUENCES, REPORT_STEPS
+from client.qt.consent_dialog import (
+    ALLOW_DELAY,
+    ConsentDialog,
+    MoreRightsDialog,
+    VerificationFailedDialog,
+)
 
 
 pytestmark = [
@@ -27,6 +35,7 @@ def dialog(qtbot: QtBot) -> ConsentDialog:
         fingerprint="3f2a 9c01 77de b4e5",
         sas="0815",
         requested=REQUESTED,
+        allow_delay=0,
     )
     qtbot.addWidget(widget)
     widget.open()
@@ -54,7 +63,7 @@ def test_shows_the_verified_technician_and_the_number(dialog: ConsentDialog) -> 
 def test_names_are_plain_text() -> None:
     # Certificate names must never be rendered as markup.
     widget = ConsentDialog(
-        name="<b>Jane</b>", org="ACME", fingerprint="f", sas="1234", requested=("view",)
+        name="<b>Jane</b>", org="<i>ACME</i>", fingerprint="f", sas="1234", requested=("view",)
     )
     try:
         assert all(
@@ -126,3 +135,88 @@ def test_answers_only_once(qtbot: QtBot, dialog: ConsentDialog) -> None:
     dialog.reject()
     dialog.close()
     assert answers == [("view",)]
+
+
+def test_each_capability_says_what_it_lets_them_do(dialog: ConsentDialog) -> None:
+    shown = texts(dialog)
+    for capability in REQUESTED:
+        assert CAPABILITY_CONSEQUENCES[capability] in shown
+
+
+def test_allow_works_only_after_the_delay(qtbot: QtBot) -> None:
+    widget = ConsentDialog(
+        name="Jane Doe", org="ACME IT", fingerprint="f", sas="0815", requested=("view",)
+    )
+    qtbot.addWidget(widget)
+    answers: list[object] = []
+    widget.answered.connect(answers.append)
+    shown_at = time.monotonic()
+    widget.open()
+    qtbot.waitExposed(widget)
+    assert not widget.allow_armed
+    assert not widget.allow_button.isEnabled()
+    assert widget.allow_button.text() == "Allow (3)"
+    # A click that lands at once (the classic tricked click) does nothing.
+    qtbot.mouseClick(widget.allow_button, Qt.MouseButton.LeftButton)
+    assert answers == [] and widget.isVisible()
+    qtbot.waitUntil(lambda: widget.allow_button.text() == "Allow (2)", timeout=2000)
+    qtbot.waitUntil(widget.allow_button.isEnabled, timeout=5000)
+    waited = time.monotonic() - shown_at
+    assert ALLOW_DELAY - 0.3 <= waited < ALLOW_DELAY + 2.0
+    assert widget.allow_button.text() == "&Allow"
+    qtbot.mouseClick(widget.allow_button, Qt.MouseButton.LeftButton)
+    assert answers == [("view",)]
+
+
+def test_accepting_before_the_delay_is_a_decline(qtbot: QtBot) -> None:
+    widget = ConsentDialog(
+        name="Jane Doe", org="ACME IT", fingerprint="f", sas="0815", requested=("view",)
+    )
+    qtbot.addWidget(widget)
+    with qtbot.waitSignal(widget.answered, timeout=1000) as blocker:
+        widget.open()
+        widget.accept()
+    assert blocker.args == [None]
+
+
+def test_more_rights_asked_by_the_technician_start_unticked(qtbot: QtBot) -> None:
+    widget = MoreRightsDialog(
+        technician="Jane Doe (ACME IT)", requested=("control", "clipboard"), allow_delay=0
+    )
+    qtbot.addWidget(widget)
+    widget.open()
+    assert widget.granted() == ()
+    assert not widget.allow_button.isEnabled()
+    assert "Jane Doe (ACME IT) asks for more access" in texts(widget)
+    assert CAPABILITY_CONSEQUENCES["control"] in texts(widget)
+    assert widget.decline_button.isDefault()
+    tick(qtbot, widget.checkboxes["control"])
+    with qtbot.waitSignal(widget.answered, timeout=1000) as blocker:
+        qtbot.mouseClick(widget.allow_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [("control",)]
+
+
+def test_more_rights_asked_by_the_user_start_ticked_and_still_wait(qtbot: QtBot) -> None:
+    widget = MoreRightsDialog(technician="Jane Doe (ACME IT)", requested=("files",), by_user=True)
+    qtbot.addWidget(widget)
+    widget.open()
+    assert widget.granted() == ("files",)
+    assert not widget.allow_button.isEnabled()  # the delay applies all the same
+    with qtbot.waitSignal(widget.answered, timeout=1000) as blocker:
+        qtbot.keyClick(widget, Qt.Key.Key_Escape)
+    assert blocker.args == [None]
+
+
+def test_verification_failure_is_red_and_has_no_way_forward(qtbot: QtBot) -> None:
+    widget = VerificationFailedDialog("the certificate is not from your organisation")
+    qtbot.addWidget(widget)
+    widget.open()
+    assert "#b00020" in widget.warning_label.styleSheet()
+    assert "could not be verified" in widget.warning_label.text()
+    assert "the certificate is not from your organisation" in widget.reason_label.text()
+    shown = texts(widget)
+    assert REPORT_STEPS[0].split(".")[0] in shown
+    assert [b.text() for b in widget.findChildren(QPushButton)] == ["&Close"]
+    assert not widget.findChildren(QCheckBox)
+    with qtbot.waitSignal(widget.finished, timeout=1000):
+        qtbot.keyClick(widget, Qt.Key.Key_Return)

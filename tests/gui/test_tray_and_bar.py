@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from client.core.presence import Presence, PresenceState
 from client.qt.session_bar import SessionBar
 from client.qt.tray import Tray
+
+
+pytestmark = [
+    pytest.mark.gui,
+    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+]
 
 
 def menu_texts(tray: Tray) -> list[str]:
@@ -65,3 +72,48 @@ def test_setting_presence_does_not_echo_toggles(qtbot: QtBot) -> None:
     with qtbot.assertNotEmitted(bar.capability_toggled), qtbot.assertNotEmitted(bar.pause_toggled):
         bar.set_presence(Presence.connected("X (Y)", ("view", "files"), paused=True))
     assert bar.toggles["files"].isChecked() and bar.pause_button.isChecked()
+
+
+def test_ticking_in_the_bar_only_asks(qtbot: QtBot) -> None:
+    # Remote input can click the bar: a tick must not grant anything by itself.
+    bar = SessionBar(reassert_ms=0)
+    qtbot.addWidget(bar)
+    bar.set_presence(Presence.connected("Jane Doe (ACME IT)", ("view",)))
+    with qtbot.waitSignal(bar.capability_toggled) as asked:
+        bar.toggles["files"].click()
+    assert asked.args == ["files", True]
+    assert not bar.toggles["files"].isChecked()
+    # Unticking acts at once.
+    with qtbot.waitSignal(bar.capability_toggled) as revoked:
+        bar.toggles["view"].click()
+    assert revoked.args == ["view", False]
+    assert not bar.toggles["view"].isChecked()
+
+
+def test_the_bar_offers_chat(qtbot: QtBot) -> None:
+    bar = SessionBar(reassert_ms=0)
+    qtbot.addWidget(bar)
+    with qtbot.waitSignal(bar.chat_requested):
+        bar.chat_button.click()
+
+
+def test_tray_menu_reports_when_it_is_open(qtbot: QtBot) -> None:
+    # While it is open, remote input is paused (the shell tells the core).
+    tray = Tray()
+    with qtbot.waitSignal(tray.menu_open_changed) as opened:
+        tray.menu.aboutToShow.emit()
+    assert opened.args == [True]
+    with qtbot.waitSignal(tray.menu_open_changed) as closed:
+        tray.menu.aboutToHide.emit()
+    assert closed.args == [False]
+
+
+def test_pause_entry_follows_the_state(qtbot: QtBot) -> None:
+    tray = Tray()
+    tray.set_presence(Presence.connected("Jane Doe (ACME IT)", ("view",), paused=True))
+    tray.rebuild_menu()
+    assert "Resume" in menu_texts(tray)
+    chosen: list[str] = []
+    tray.action_chosen.connect(chosen.append)
+    next(a for a in tray.menu.actions() if a.text() == "Resume").trigger()
+    assert chosen == ["pause"]

@@ -368,3 +368,25 @@ async def test_resolution_change(relay_server: RelayServer, org: Org) -> None:
                 )
             assert sharer.stats().error is None
             assert receiver.stats().errors == 0, statuses
+
+
+async def test_without_damage_and_mit_shm_it_polls_and_still_matches(
+    relay_server: RelayServer, org: Org
+) -> None:
+    from client.core.screen.capture import CaptureError, MssCapture
+
+    extra = ("-extension", "DAMAGE", "-extension", "MIT-SHM")  # switch both off
+    with (
+        Xvfb(640, 480, extra_args=extra) as xvfb,
+        ContentApp(xvfb, "--scene", "static", "--video-size", "128x96"),
+    ):
+        with pytest.raises(CaptureError, match="MIT-SHM"):
+            MssCapture(xvfb.display, require_shm=True)
+        config = SharerConfig(display=xvfb.display)
+        async with (
+            paired(relay_server, org) as (user_ch, tech_ch),
+            sharing(user_ch, tech_ch, config) as (sharer, receiver),
+        ):
+            await until(lambda: canvas_equals(receiver, grab_screen(xvfb.display)), "the picture")
+            stats = sharer.stats()
+            assert stats.damage == "polling" and not stats.shm

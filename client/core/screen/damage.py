@@ -120,6 +120,30 @@ class DamageAccumulator:
 DamageCallback = Callable[[Rect], None]
 
 
+def _open_display(name: str | None) -> Any:
+    """An Xlib connection with its own extension event and error tables.
+
+    python-xlib keeps those tables on the class, shared by every connection
+    of the process, so a second connection to a server with other extensions
+    (other event numbers) fails or misreads events. Each connection made here
+    gets private tables; other connections keep the shared ones.
+    """
+    from Xlib import display as xdisplay, error as xerror
+    from Xlib.protocol import display as pdisplay, event as xevent
+
+    cls: Any = pdisplay.Display
+    shared = cls.event_classes, cls.error_classes
+    cls.event_classes = xevent.event_class.copy()
+    cls.error_classes = xerror.xerror_class.copy()
+    try:
+        connection = xdisplay.Display(name)
+        connection.display.event_classes = cls.event_classes
+        connection.display.error_classes = cls.error_classes
+    finally:
+        cls.event_classes, cls.error_classes = shared
+    return connection
+
+
 class X11Events:
     """DAMAGE, RandR and XFixes events from the X server, in the event-loop thread.
 
@@ -141,7 +165,7 @@ class X11Events:
         on_screen_change: Callable[[], None],
         on_cursor_change: Callable[[], None],
     ) -> None:
-        from Xlib import X, display as xdisplay  # X is optional at import
+        from Xlib import X  # X is optional at import
         from Xlib.ext import damage, randr, xfixes
 
         self._X = X
@@ -149,28 +173,39 @@ class X11Events:
         self._on_damage = on_damage
         self._on_screen_change = on_screen_change
         self._on_cursor_change = on_cursor_change
-        self.display: Any = xdisplay.Display(display_name)
-        self.root: Any = self.display.screen().root
-        self.has_damage = bool(self.display.has_extension("DAMAGE"))
-        self.has_cursor = bool(self.display.has_extension("XFIXES"))
-        self.has_randr = bool(self.display.has_extension("RANDR"))
-        self._damage_id: int | None = None
-        if self.has_damage:
-            self.display.damage_query_version()
-            self._damage_id = self.root.damage_create(damage.DamageReportRawRectangles)
-        if self.has_cursor:
-            self.display.xfixes_query_version()
-            self.display.xfixes_select_cursor_input(self.root, xfixes.XFixesDisplayCursorNotifyMask)
-        if self.has_randr:
-            self.root.xrandr_select_input(
-                randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask
+        self.display: Any = _open_display(display_name)
+        try:
+            self.root: Any = self.display.screen().root
+            self.has_damage = bool(self.display.has_extension("DAMAGE"))
+            self.has_cursor = bool(self.display.has_extension("XFIXES"))
+            self.has_randr = bool(self.display.has_extension("RANDR"))
+            self._damage_id: int | None = None
+            if self.has_damage:
+                self.display.damage_query_version()
+                self._damage_id = self.root.damage_create(damage.DamageReportRawRectangles)
+            if self.has_cursor:
+                self.display.xfixes_query_version()
+                self.display.xfixes_select_cursor_input(
+                    self.root, xfixes.XFixesDisplayCursorNotifyMask
+                )
+            if self.has_randr:
+                self.root.xrandr_select_input(
+                    randr.RRScreenChangeNotifyMask | randr.RRCrtcChangeNotifyMask
+                )
+            self.root.change_attributes(event_mask=X.StructureNotifyMask)
+            events = self.display.extension_event
+            self._damage_event: int | None = events.DamageNotify if self.has_damage else None
+            self._cursor_event: int | None = (
+                events.DisplayCursorNotify[0] if self.has_cursor else None
             )
-        self.root.change_attributes(event_mask=X.StructureNotifyMask)
-        events = self.display.extension_event
-        self._damage_event: int | None = events.DamageNotify if self.has_damage else None
-        self._cursor_event: int | None = events.DisplayCursorNotify[0] if self.has_cursor else None
-        self._randr_event: int | None = events.ScreenChangeNotify if self.has_randr else None
-        self.display.flush()
+            self._randr_event: int | None = events.ScreenChangeNotify if self.has_randr else None
+            self.display.flush()
+        except BaseException:
+            # Never leak the connection (python-xlib's extension tables are
+            # shared between connections, and a second display with other
+            # extensions can fail here).
+            self.display.close()
+            raise
 
     def fileno(self) -> int:
         return int(self.display.fileno())

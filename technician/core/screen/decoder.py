@@ -184,8 +184,8 @@ class FrameDecoder:
         """Check and decode one frame.
 
         Raises:
-            ScreenDecodeError: the frame is refused; call reset() semantics apply
-                (the decoder now waits for a keyframe).
+            ScreenDecodeError: the frame is refused, and the decoder has reset
+                itself: it now waits for a keyframe.
         """
         try:
             return self._decode(frame)
@@ -287,7 +287,8 @@ class FrameDecoder:
             end = 2 + 3 * n
             if len(view) < end:
                 raise ScreenDecodeError("palette rectangle shorter than its palette")
-            palette = np.frombuffer(view[2:end], np.uint8).reshape(n, 3)
+            # A copy: a view would keep the whole frame's data alive.
+            palette = np.frombuffer(view[2:end], np.uint8).reshape(n, 3).copy()
             self._palette = palette
         bpp = 1 if n <= 2 else 2 if n <= 4 else 4 if n <= 16 else 8
         per_byte = 8 // bpp

@@ -209,6 +209,7 @@ class HelpFlow:
         self._summary = summary
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
+        self._generation = 0  # one per request, so a late stop() spares a new one
         self._consent: asyncio.Future[tuple[str, ...] | None] | None = None
         self._consent_lapsed = False
         self._request: ConsentRequest | None = None
@@ -275,6 +276,7 @@ class HelpFlow:
         if self.busy:
             self._emit(Failed("A request for help is already under way."))
             return
+        self._generation += 1
         self._task = asyncio.current_task()
         try:
             await start()
@@ -437,13 +439,15 @@ class HelpFlow:
 
     async def stop(self, *, quiet: bool = False) -> None:
         """Withdraw the request or end the session (everything at once)."""
-        live = self._live
+        generation = self._generation
+        live, task = self._live, self._task
         if live is not None:
             await live.stop()
         finishing, self._finishing = self._finishing, None
         if finishing is not None:
             await finishing.wait_finished()
-        task = self._task
+        if self._generation != generation:
+            return  # the user asked for help again meanwhile: that request stays
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])

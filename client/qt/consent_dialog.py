@@ -88,6 +88,7 @@ class _GrantDialog(QDialog):
             self._countdown.setInterval(max(1, round(allow_delay * 1000 / self._ticks_left)))
         self._countdown.timeout.connect(self._on_countdown_tick)
         self.setModal(True)
+        self.setMinimumWidth(440)
 
         self.checkboxes: dict[str, QCheckBox] = {}
         self._capability_rows: list[QWidget] = []
@@ -285,6 +286,7 @@ class VerificationFailedDialog(QDialog):
     def __init__(self, reason: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setModal(True)
+        self.setMinimumWidth(480)
         self.setWindowTitle("Deskhand — technician NOT verified")
         heading = plain_label("⚠ Warning: this technician could not be verified")
         heading.setObjectName("heading")

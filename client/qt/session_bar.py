@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QPushButton, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from client.core.presence import Presence
+from client.qt.icons import icon_for
 from common.protocol.messages import CAPABILITIES
 from common.qt.widgets import plain_label
 
@@ -62,10 +63,13 @@ class SessionBar(QWidget):
             "#deskhand-session-bar { background: #fff3cd; border: 2px solid #b00020; }"
         )
         self._presence = Presence()
+        self.state_icon = QLabel(self)
+        self.state_icon.setPixmap(icon_for(self._presence.state).pixmap(20, 20))
         self.label = plain_label(wrap=False)
         self.toggles: dict[str, QCheckBox] = {}
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.state_icon)
         layout.addWidget(self.label, 1)
         for capability in CAPABILITIES:
             box = QCheckBox(capability.capitalize(), self)
@@ -102,6 +106,8 @@ class SessionBar(QWidget):
         return self._presence
 
     def set_presence(self, presence: Presence) -> None:
+        if presence.state is not self._presence.state:
+            self.state_icon.setPixmap(icon_for(presence.state).pixmap(20, 20))
         self._presence = presence
         self._updating = True
         try:

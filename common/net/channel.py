@@ -8,6 +8,7 @@ Events reach listeners in the loop thread and an internal queue.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from common.session import SecureSession, SessionEnded, SessionEvent
 __all__ = ["PayloadLink", "SecureChannel"]
 
 Listener = Callable[[SessionEvent], None]
+
+_EARLY_EVENTS = 64
 
 
 class PayloadLink(Protocol):
@@ -55,7 +58,11 @@ class SecureChannel:
         self._clock = clock
         self._bulk_backlog = bulk_backlog
         self._listeners: list[Listener] = []
-        self._queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        # Events wait in a queue only for a consumer of next_event(). Until one
+        # asks, keep just the latest few: apps that use listeners never read
+        # the queue, and at video rates it would grow without end.
+        self._queue: asyncio.Queue[SessionEvent] | None = None
+        self._early: collections.deque[SessionEvent] = collections.deque(maxlen=_EARLY_EVENTS)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._closed = asyncio.Event()
@@ -83,12 +90,27 @@ class SecureChannel:
     def session(self) -> SecureSession:
         return self._session
 
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling listener (no error if it was not registered)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def add_listener(self, listener: Listener) -> None:
         """Call listener(event) for every event, in the loop thread."""
         self._listeners.append(listener)
 
     async def next_event(self) -> SessionEvent:
-        """The next event (messages, then exactly one SessionEnded)."""
+        """The next event (messages, then exactly one SessionEnded).
+
+        Events are kept for this from the first call on; before it, only the
+        latest 64 are. Apps that use listeners never call it.
+        """
+        if self._queue is None:
+            # From the first call on, every event is queued for this consumer.
+            self._queue = asyncio.Queue()
+            for early in self._early:
+                self._queue.put_nowait(early)
+            self._early.clear()
         return await self._queue.get()
 
     # --- sending ---
@@ -139,7 +161,10 @@ class SecureChannel:
                 self.ended = event
             for listener in self._listeners:
                 listener(event)
-            self._queue.put_nowait(event)
+            if self._queue is not None:
+                self._queue.put_nowait(event)
+            else:
+                self._early.append(event)
             if isinstance(event, SessionEnded):
                 self._closed.set()
                 self._drained.set()

@@ -72,8 +72,9 @@ def fake_screen(channel: SecureChannel) -> SharerPort:
 class RecordingControl:
     """The real ControlService with a recording injector instead of XTest."""
 
-    def __init__(self) -> None:
+    def __init__(self, restore_delay: float = 0) -> None:
         self.injector = FakeInjector()
+        self.restore_delay = restore_delay
 
     def __call__(
         self,
@@ -98,7 +99,7 @@ class RecordingControl:
             self.injector,
             clipboard=clipboard,
             granted=granted,
-            restore_delay=0,
+            restore_delay=self.restore_delay,
             on_event=record,
             on_control_stopped=on_control_stopped,
         )
@@ -326,3 +327,24 @@ def test_the_clipboard_goes_both_ways_once_granted(
     )
     # The text that came from the technician did not bounce back.
     assert "from Jane" not in [m.text for m in tech.messages(ClipboardText)]
+
+
+@pytest.mark.parametrize("control", [RecordingControl(restore_delay=0.5)])
+def test_asking_again_right_after_stop_keeps_the_new_request(
+    qtbot: QtBot, app: ClientApp, tech: TechPeer, control: RecordingControl
+) -> None:
+    # Stop returns to the start at once, while control still restores the keymap
+    # in the background: a new request made meanwhile must survive that.
+    connect(qtbot, app, tech)
+    stopping = app.loop.submit(app.flow.stop())  # what the Stop button does
+    qtbot.waitUntil(lambda: app.window.page == "home", timeout=WAIT_MS)
+    code = request_code(qtbot, app.window)
+    qtbot.waitUntil(stopping.done, timeout=WAIT_MS)
+    stopping.result()
+    connecting = tech.connect(code)
+    qtbot.waitUntil(lambda: app.window.consent_dialog is not None, timeout=WAIT_MS)
+    assert app.window.page == "code"
+    dialog = app.window.consent_dialog
+    assert dialog is not None
+    qtbot.mouseClick(dialog.decline_button, LEFT)
+    qtbot.waitUntil(connecting.done, timeout=WAIT_MS)

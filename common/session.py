@@ -136,7 +136,6 @@ class SecureSession:
         self._reassembly = {ch: bytearray() for ch in Channel}
         self._recv_window = dict.fromkeys(Channel, self._limits.initial_window)
         self._ungranted = dict.fromkeys(Channel, 0)
-        self._close_record: bytes | None = None
         self._close_reason = ""
         self._last_sent = now
         self._last_received = now
@@ -198,12 +197,21 @@ class SecureSession:
         return self._out[channel].credit
 
     def close(self, reason: str = "Session ended.") -> None:
-        """Queue an authenticated CLOSE; it goes out before anything else."""
+        """End the session with an authenticated CLOSE.
+
+        Interactive messages already queued (control, input, chat, clipboard,
+        record) still go out first, so a last grant change or chat line is not
+        lost; queued bulk data (screen, file) is dropped. Then CLOSE is sent
+        and nothing after it.
+        """
         if self._state is not _State.OPEN:
             return
         self._state = _State.CLOSING
         self._close_reason = reason
-        self._close_record = self._seal(RecordType.CLOSE, encode(CloseNotice(reason[:200])))
+        for channel, out in self._out.items():
+            if CHANNEL_SPECS[channel].bulk:
+                out.pending.clear()
+                out.queued = out.offset = 0
 
     def _seal(self, rtype: RecordType, plaintext: bytes) -> bytes:
         return self._sealer.seal(rtype, plaintext)
@@ -257,12 +265,14 @@ class SecureSession:
         """The next record to put on the wire, or None when there is nothing to send."""
         if self._state is _State.CLOSED:
             return None
-        if self._close_record is not None:
-            record, self._close_record = self._close_record, None
+        if self._state is _State.CLOSING:
+            fragment = self._next_fragment()
+            if fragment is not None:
+                self._last_sent = now
+                return self._seal(RecordType.DATA, fragment)
+            record = self._seal(RecordType.CLOSE, encode(CloseNotice(self._close_reason[:200])))
             self._end(self._close_reason, clean=True, by_peer=False)
             return record
-        if self._state is not _State.OPEN:
-            return None
         if self._rekey_due(now):
             self._key_since = now
             self._last_sent = now

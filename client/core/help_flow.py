@@ -354,16 +354,17 @@ class HelpFlow:
             dialog_open=bool(self._dialogs),
         )
         self._live = live
-        request = self._request
+        # The user's side always knows who it verified (the consent showed it).
         tech = channel.technician
+        if tech is None and self._request is not None:
+            tech = self._request.technician
         if tech is not None:
-            name, org, fingerprint = tech.name, tech.org, tech.fingerprint
-        elif request is not None:  # pragma: no cover - the user side always has one
-            name, org = request.technician.name, request.technician.org
-            fingerprint = request.technician.fingerprint
-        else:  # pragma: no cover
-            name, org, fingerprint = "Technician", "", ""
-        self._emit(Connected(name, org, fingerprint, channel.granted, channel.sas))
+            connected = Connected(
+                tech.name, tech.org, tech.fingerprint, channel.granted, channel.sas
+            )
+        else:
+            connected = Connected("Technician", "unknown", "", channel.granted, channel.sas)
+        self._emit(connected)
         self._emit(PresenceChanged(live.presence))
         live.start()
         if self._screenshot and channel.ended is None:

@@ -154,7 +154,9 @@ class UserSession:
         """End everything at once: grants go first, then the session closes."""
         self._granted.clear()
         if self._over is None:
-            self._emit(PresenceChanged(Presence()))
+            # Tell the technician first: everything is revoked (this goes out
+            # ahead of the CLOSE), then end the session.
+            self._announce()
         await self._channel.close("The user stopped the session.")
 
     def _announce(self) -> None:

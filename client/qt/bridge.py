@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
@@ -98,11 +98,10 @@ class ClientBridge(QObject):
         except RuntimeError:  # the loop has stopped (quitting)
             coro.close()
 
-    def _call(self, name: str, *args: object) -> None:
-        flow = self._flow
+    def _call(self, action: Callable[[], object]) -> None:
         try:
-            self._loop.call_soon(lambda: getattr(flow, name)(*args))
-        except RuntimeError:
+            self._loop.call_soon(action)
+        except RuntimeError:  # the loop has stopped (quitting)
             pass
 
     @Slot()
@@ -122,34 +121,36 @@ class ClientBridge(QObject):
     @Slot(object)
     def answer_consent(self, granted: tuple[str, ...] | None) -> None:
         """Answer the pending consent question: the capabilities allowed, or None."""
-        self._call("answer_consent", None if granted is None else tuple(granted))
+        answer = None if granted is None else tuple(granted)
+        self._call(lambda: self._flow.answer_consent(answer))
 
     @Slot(str, bool)
     def set_capability(self, capability: str, on: bool) -> None:
-        self._call("set_capability", capability, on)
+        self._call(lambda: self._flow.set_capability(capability, on))
 
     @Slot(object)
     def grant(self, capabilities: tuple[str, ...]) -> None:
-        self._call("grant", tuple(capabilities))
+        granted = tuple(capabilities)
+        self._call(lambda: self._flow.grant(granted))
 
     @Slot(bool)
     def set_paused(self, paused: bool) -> None:
-        self._call("set_paused", paused)
+        self._call(lambda: self._flow.set_paused(paused))
 
     @Slot(str)
     def send_chat(self, text: str) -> None:
         """Send a chat line to the technician (ignored when blank)."""
         if text.strip():
-            self._call("send_chat", text)
+            self._call(lambda: self._flow.send_chat(text))
 
     @Slot(str, bool)
     def set_dialog_open(self, name: str, is_open: bool) -> None:
         """A Deskhand dialog or menu opened or closed (remote input waits meanwhile)."""
-        self._call("set_dialog_open", name, is_open)
+        self._call(lambda: self._flow.set_dialog_open(name, is_open))
 
     @Slot(str)
     def clipboard_changed(self, text: str) -> None:
-        self._call("clipboard_changed", text)
+        self._call(lambda: self._flow.clipboard_changed(text))
 
     @Slot()
     def collect_summary(self) -> None:

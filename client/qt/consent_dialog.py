@@ -250,10 +250,16 @@ class MoreRightsDialog(_GrantDialog):
         requested: Sequence[str],
         by_user: bool = False,
         allow_delay: float = ALLOW_DELAY,
+        answer_within: float = 60.0,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(requested, requested if by_user else (), allow_delay, parent)
         self.setWindowTitle("Deskhand — allow more?")
+        # Unanswered questions are declined (security.md 4.2), like the first one.
+        self._expiry = QTimer(self)
+        self._expiry.setSingleShot(True)
+        self._expiry.setInterval(round(answer_within * 1000))
+        self._expiry.timeout.connect(self.reject)
         if by_user:
             text = f"Allow {technician} to do more on this computer?"
         else:
@@ -265,14 +271,24 @@ class MoreRightsDialog(_GrantDialog):
             "Tick only what you want to allow. Remote control is paused while this "
             "window is open, so only you can answer it."
         )
+        later = plain_label(
+            f"Without an answer within {answer_within:g} seconds, the request is declined."
+        )
         layout = QVBoxLayout(self)
         layout.addWidget(who)
         layout.addWidget(hint)
         layout.addSpacing(8)
         for row in self._capability_rows:
             layout.addWidget(row)
+        layout.addWidget(later)
         layout.addSpacing(8)
         layout.addLayout(self._buttons())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Qt override: the time to answer runs from the moment the dialog appears."""
+        super().showEvent(event)
+        if not self._expiry.isActive():
+            self._expiry.start()
 
 
 class VerificationFailedDialog(QDialog):

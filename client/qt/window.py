@@ -64,8 +64,7 @@ class ClientWindow(QMainWindow):
         in_tray: the app has a tray icon (changes a few hints).
 
     Signals:
-        closed: the user closed the window and it was not merely hidden.
-        screenshot_taken: a new screenshot (a QPixmap), for the session's "show" button.
+        closed: the window was closed for good (not merely hidden): quit.
 
     Attributes:
         request_button, code_button: the two ways to ask (home page).
@@ -75,11 +74,11 @@ class ClientWindow(QMainWindow):
         connected_label, sas_label, rights_label, stop_button, show_screenshot_button,
         chat: the connected page.
         status_label: the last state change or error, in words.
-        consent_dialog, failure_dialog: the open dialogs, if any.
+        consent_dialog, failure_dialog, screenshot_dialog: the open dialogs, if any.
+        sent_screenshot: the screenshot attached to the request under way.
     """
 
     closed = Signal()
-    screenshot_taken = Signal(object)
 
     def __init__(
         self,
@@ -556,10 +555,11 @@ class ClientWindow(QMainWindow):
             self.rights_label.setText(f"They can: {capability_list(presence.granted)}.{paused}")
 
     @Slot(str, bool)
-    def on_bridge_ended(self, reason: str, _had_session: bool) -> None:
+    def on_bridge_ended(self, reason: str, had_session: bool) -> None:
         self._close_consent_dialog()
         self._connected = None
-        self.sent_screenshot = None if _had_session else self.sent_screenshot
+        if had_session:
+            self.sent_screenshot = None  # it belonged to that request
         self.status_label.setText(reason)
         self.show_home()
 

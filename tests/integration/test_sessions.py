@@ -132,3 +132,13 @@ async def test_requests_for_granted_capabilities_do_not_ask_again(
         tech.request(("root",))
     with pytest.raises(ValueError):
         user.set_capability("root", True)
+
+
+async def test_stop_revokes_everything_before_the_session_closes(
+    sessions: tuple[UserSession, Recorder, TechnicianSession, Recorder],
+) -> None:
+    user, _, _, tech_log = sessions
+    async with asyncio.timeout(TIMEOUT):
+        await user.stop()
+        assert await tech_log.events.get() == GrantChanged(())
+        assert await tech_log.next(TechOver) == TechOver("The user stopped the session.", True)

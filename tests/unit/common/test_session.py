@@ -219,15 +219,22 @@ def test_rekey_by_time() -> None:
 def test_clean_close() -> None:
     tech, user = open_pair()
     tech.send(m.ChatText(1, "bye", 0))
+    tech.send(m.FileChunk(b"t" * 16, 0, bytes(5000)))
     tech.close("Problem solved.")
     with pytest.raises(InvalidState):
         tech.send(m.ChatText(2, "late", 0))
+    # The queued chat line still goes out; the queued bulk data does not.
+    chat = tech.next_record(0.0)
+    assert chat is not None and not tech.is_closed
     record = tech.next_record(0.0)
     assert record is not None and tech.is_closed
+    assert tech.next_record(0.0) is None
     (ours,) = tech.events_received()
     assert ours == SessionEnded("Problem solved.", clean=True, by_peer=False)
+    user.receive_record(chat, 0.0)
     user.receive_record(record, 0.0)
-    (theirs,) = user.events_received()
+    received, theirs = user.events_received()
+    assert received == MessageReceived(Channel.CHAT, m.ChatText(1, "bye", 0))
     assert theirs == SessionEnded("Problem solved.", clean=True, by_peer=True)
     # Records after CLOSE are ignored; the session stays ended once.
     user.receive_record(record, 0.0)

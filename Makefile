@@ -30,7 +30,7 @@ types:
 	$(BIN)/mypy
 
 test:
-	PYTHONASYNCIODEBUG=0 QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} \
+	env -u PYTHONASYNCIODEBUG QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 fix:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from client.core.presence import Presence
 from common.errors import InvalidState, ProtocolError
 from common.net.channel import SecureChannel
+from common.net.session_events import ChatReceived, SessionOver
 from common.protocol.messages import (
     CAPABILITIES,
     CapabilityGrant,
@@ -46,18 +47,6 @@ class CapabilitiesAsked:
     """The technician asks for capabilities the user has not granted."""
 
     requested: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class ChatReceived:
-    text: str
-    sent_at_ms: int
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionOver:
-    reason: str
-    clean: bool
 
 
 UserSessionEvent = PresenceChanged | CapabilitiesAsked | ChatReceived | SessionOver

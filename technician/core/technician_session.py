@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from common.errors import InvalidState
 from common.net.channel import SecureChannel
+from common.net.session_events import ChatReceived, SessionOver
 from common.protocol.messages import CAPABILITIES, CapabilityGrant, CapabilityRequest, ChatText
 from common.session import MessageReceived, SessionEnded, SessionEvent
 
@@ -30,18 +31,6 @@ class GrantChanged:
     """What the user allows now (empty while the user has paused)."""
 
     granted: tuple[str, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class ChatReceived:
-    text: str
-    sent_at_ms: int
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionOver:
-    reason: str
-    clean: bool
 
 
 TechnicianSessionEvent = GrantChanged | ChatReceived | SessionOver

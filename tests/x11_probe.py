@@ -22,6 +22,10 @@ Modifiers are Qt.KeyboardModifier values (shift 0x02000000, control
 the CLOCK_MONOTONIC time when the event reached the window (seconds, as a
 float), for latency measurements. The probe exits when stdin closes or after
 ``--lifetime`` seconds, whichever is first.
+
+``--fill '#rrggbb'`` paints the window in one solid colour (a pattern to look
+for in screenshots of a viewer); ``--click-focus`` makes a press in the window
+activate it, as a click-to-focus window manager would (Xvfb has none).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 
@@ -51,9 +55,10 @@ def _mods(event: QKeyEvent | QMouseEvent | QWheelEvent) -> int:
 class Recorder(QObject):
     """Records the window's input events (as an application-wide filter)."""
 
-    def __init__(self, window: QWidget) -> None:
+    def __init__(self, window: QWidget, *, click_focus: bool = False) -> None:
         super().__init__(window)
         self._window = window
+        self._click_focus = click_focus
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is not self._window.windowHandle():
@@ -68,6 +73,8 @@ class Recorder(QObject):
                 QEvent.Type.MouseMove: "move",
             }
             name = names.get(kind)
+            if name == "press" and self._click_focus and not self._window.isActiveWindow():
+                self._window.activateWindow()
             if name == "move":
                 _emit(
                     {
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--geometry", default="0,0,640,480", help="x,y,width,height")
     parser.add_argument("--lifetime", type=float, default=120.0)
+    parser.add_argument("--fill", default="", help="a solid background colour, #rrggbb")
+    parser.add_argument("--click-focus", action="store_true", help="a press activates the window")
     args = parser.parse_args(argv)
     x, y, width, height = (int(v) for v in args.geometry.split(","))
 
@@ -132,7 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     window.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     window.setMouseTracking(True)
     window.setGeometry(x, y, width, height)
-    recorder = Recorder(window)
+    if args.fill:
+        palette = window.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(args.fill))
+        window.setPalette(palette)
+        window.setAutoFillBackground(True)
+    recorder = Recorder(window, click_focus=args.click_focus)
     window.show()
 
     deadline = time.monotonic() + 15.0

@@ -31,6 +31,7 @@ from common.crypto.identity import OrgTrust
 from common.net.pairing import ConsentCallback, PairingTimeouts
 from common.net.runner import LoopThread
 from common.qt.signals import SignalQuitter
+from common.qt.widget_log import install_widget_log
 
 
 __all__ = ["ClientOptions", "build_flow", "run", "tray_available"]
@@ -79,6 +80,7 @@ def build_flow(
 def run(options: ClientOptions) -> int:
     """Run the client until the user quits; returns the exit status."""
     app = QApplication(sys.argv[:1])
+    install_widget_log(app)  # tests only: DESKHAND_WIDGET_LOG
     app.setApplicationName("Deskhand")
     app.setDesktopFileName("deskhand-client")
     app.setWindowIcon(icon_for(PresenceState.IDLE))

@@ -19,6 +19,7 @@ from common.crypto.identity import TechnicianCredential
 from common.net.runner import LoopThread
 from common.net.tls import RelayPin
 from common.qt.signals import SignalQuitter
+from common.qt.widget_log import install_widget_log
 from technician.core.console import ReportBook
 from technician.core.session import TechnicianClient
 from technician.qt.bridge import TechnicianBridge
@@ -93,6 +94,7 @@ def build(
 def run(options: TechnicianOptions) -> int:
     """Run the console until the window is closed; returns the exit status."""
     app = QApplication(sys.argv[:1])
+    install_widget_log(app)  # tests only: DESKHAND_WIDGET_LOG
     app.setApplicationName("Deskhand technician")
     quitter = SignalQuitter(app)
 

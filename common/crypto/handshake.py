@@ -133,6 +133,9 @@ class Established:
         requested: the capabilities the technician asked for in M3.
         technician: the verified technician (the user side's view).
         device: what the user chose to tell about their device.
+        role: this side's role.
+        resume_secret: ``HKDF-Expand(PRK, "RA1 resume")``, for resuming on a
+            new link (common.crypto.resume); never sent. Empty: not resumable.
     """
 
     sid: bytes
@@ -143,6 +146,8 @@ class Established:
     requested: tuple[str, ...]
     technician: TechnicianIdentity | None
     device: str
+    role: HandshakeRole = HandshakeRole.TECHNICIAN
+    resume_secret: bytes = b""
 
 
 class _State(enum.Enum):
@@ -178,6 +183,7 @@ class _Base:
         self._x25519 = X25519PrivateKey.from_private_bytes(entropy(32))
         self._hello: bytes | None = None
         self._keys: _Keys | None = None
+        self._resume_secret = b""
         self._state = _State.START
 
     @property
@@ -192,6 +198,7 @@ class _Base:
         self._state = _State.FAILED
         # Drop secrets as far as Python allows.
         self._keys = None
+        self._resume_secret = b""
         if isinstance(exc, IdentityError | PairingError):
             return exc
         return PairingError(str(exc))
@@ -246,6 +253,7 @@ class _Base:
         t2u, u2t = _label(prk, "RA1 key tech->user"), _label(prk, "RA1 key user->tech")
         f_t, f_u = _label(prk, "RA1 finished tech"), _label(prk, "RA1 finished user")
         sas = f"{int.from_bytes(_label(prk, 'RA1 sas', 4), 'big') % 10000:04d}"
+        self._resume_secret = _label(prk, "RA1 resume")
         tech = self.role is HandshakeRole.TECHNICIAN
         self._keys = _Keys(
             transcript,
@@ -350,6 +358,8 @@ class TechnicianHandshake(_Base):
             self._requested,
             None,
             auth.device,
+            role=self.role,
+            resume_secret=self._resume_secret,
         )
 
 
@@ -427,6 +437,8 @@ class UserHandshake(_Base):
             self._requested,
             self._identity,
             device,
+            role=self.role,
+            resume_secret=self._resume_secret,
         )
 
     def decline(self, reason: str = "The user declined.") -> bytes:

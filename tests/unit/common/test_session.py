@@ -145,7 +145,7 @@ def test_peer_overrunning_the_window_ends_the_session() -> None:
     ("plaintext", "reason"),
     [
         (b"\x09\x01x", "unknown channel"),
-        (b"\x02\x04x", "flags"),
+        (b"\x02\x08x", "flags"),
         (b"\x02", "channel header"),
         (bytes((Channel.CHAT, 1)) + encode(m.PointerMove(1, 1)), "not allowed on the chat channel"),
         (bytes((Channel.CHAT, 1)) + b"\x01\x7f", "unknown message type"),

@@ -5,6 +5,7 @@ Usage::
     deskhand-client --config client.toml            # as written by deskhand-relay init
     deskhand-client --relay ws://127.0.0.1:8765/v1/peer --org-key ORGDIR/org.pub
                     [--pin sha256:...] [--device NAME] [--hidden] [--no-tray]
+                    [--data-dir DIR]
 
 Flags override the file. Without ``--config`` and ``--relay``, the file
 ``$XDG_CONFIG_HOME/deskhand/client.toml`` (``~/.config/...``) is used if it
@@ -73,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         "--hidden", action="store_true", help="start in the system tray, without the window"
     )
     parser.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the client keeps its state (default: $XDG_DATA_HOME/deskhand/client)",
+    )
+    parser.add_argument(
         "--no-tray", action="store_true", help="use a normal window even if there is a tray"
     )
     return parser
@@ -108,7 +115,7 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
     """
     # Imported here: no Qt is loaded for these checks, so errors stay fast.
     from common.config import ConfigError, load_client_settings
-    from common.crypto.identity import load_org_public_key, parse_org_public_key
+    from common.crypto.identity import MAX_CRL_AGE, load_org_public_key, parse_org_public_key
     from common.net.tls import RelayPin
 
     args = _parser().parse_args(argv)
@@ -116,6 +123,7 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
     if config_path is None and args.relay is None and default_config_path().is_file():
         config_path = default_config_path()
     relay_url, org_key_hex, pin = "", "", None
+    max_crl_age: float = MAX_CRL_AGE
     if config_path is not None:
         try:
             settings = load_client_settings(config_path, env=dict(os.environ))
@@ -123,6 +131,7 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         relay_url, org_key_hex = settings.relay_url, settings.org_key
+        max_crl_age = settings.revocation_max_age
 
     if args.relay is not None:
         relay_url = args.relay
@@ -163,6 +172,8 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
         pin=pin,
         hidden=args.hidden,
         no_tray=args.no_tray,
+        data_dir=args.data_dir,
+        revocation_max_age=max_crl_age,
     )
 
 

@@ -12,6 +12,7 @@ A user client or technician app reads its relay settings from a file like::
     relay_pin = "sha256:3f2a..."            # or:
     # relay_certificate = "relay.crt"       (a PEM file, relative to this file)
     org_key = "9c01..."                     # user clients: the organisation's public key
+    revocation_max_age = 14400              # user clients: oldest revocation list, seconds
 
 ``deskhand-relay init`` writes such a file (``client.toml``) next to its own.
 """
@@ -113,12 +114,15 @@ class ClientSettings:
         relay_pin: ``sha256:<hex>`` of the relay's public key, or "".
         relay_certificate: path of the relay's pinned certificate (PEM), or "".
         org_key: the organisation's public key as hex (user clients), or "".
+        revocation_max_age: the oldest revocation list a user client accepts,
+            in seconds (4 hours by default).
     """
 
     relay_url: str
     relay_pin: str = ""
     relay_certificate: str = ""
     org_key: str = ""
+    revocation_max_age: float = 4 * 3600.0
 
     def pin(self) -> RelayPin | None:
         """The relay pin these settings give, if any.
@@ -157,7 +161,10 @@ def load_client_settings(path: Path, *, env: Mapping[str, str] | None = None) ->
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
-    values = {k: coerce(v, str, f"{path}: {k}") for k, v in raw.items()}
+    kinds = {"revocation_max_age": float}
+    values = {k: coerce(v, kinds.get(k, str), f"{path}: {k}") for k, v in raw.items()}
+    if values.get("revocation_max_age", 1.0) <= 0:
+        raise ConfigError(f"{path}: revocation_max_age must be a positive number of seconds")
     for key, var in (("relay_url", "DESKHAND_RELAY_URL"), ("relay_pin", "DESKHAND_RELAY_PIN")):
         if env is not None and var in env:
             values[key] = env[var]

@@ -19,8 +19,12 @@ An organisation directory holds::
                        revoked_at}]}
     revocations.crl   the latest signed revocation list
 
-User clients refuse revocation lists older than 24 hours, so a deployment
-runs ``cert crl`` every few hours and publishes the file to the relay.
+User clients refuse revocation lists older than 4 hours (``MAX_CRL_AGE``).
+A relay whose ``org_dir`` holds ``org.key`` re-signs the list at every
+sign-in (:func:`fresh_revocations`); where the key is kept offline, run
+``cert crl`` every hour or so and publish the file to the relay. Commands
+that sign a list hold ``.lock`` in the directory, so a revocation is never
+lost to a concurrent re-signing, and each list is dated after the last one.
 
 Every failure prints one line to stderr and returns 2.
 """
@@ -28,13 +32,15 @@ Every failure prints one line to stderr and returns 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -44,11 +50,14 @@ from common.crypto.identity import (
     CERT_FILE,
     CRL_FILE,
     MAX_CERT_VALIDITY,
+    MAX_CRL_AGE,
     ORG_KEY_FILE,
     ORG_PUBLIC_FILE,
     PUBLIC_KEY_BYTES,
     TECH_KEY_FILE,
     OrgKey,
+    RevocationList,
+    SignedRevocationList,
     TechnicianCredential,
     check_display_name,
     key_fingerprint,
@@ -56,7 +65,8 @@ from common.crypto.identity import (
     save_org_key,
     save_org_public_key,
 )
-from common.errors import DeskhandError
+from common.errors import DeskhandError, ProtocolError
+from common.protocol.codec import decode_as
 
 
 __all__ = [
@@ -286,9 +296,61 @@ class _Org:
             for e in self.certificates
             if e["revoked_at"] is not None and e["not_after"] + _KEEP_REVOKED_AFTER_EXPIRY > now
         ]
-        crl = self.key.sign_revocations(serials, now)
+        # Never date a list at or before the one it replaces: clients keep the
+        # newest they saw, so order must follow signing order.
+        previous = _issued_at(self.dir)
+        issued_at = now if previous is None or now > previous else previous + 1
+        crl = self.key.sign_revocations(serials, issued_at)
         _write_file(self.dir / CRL_FILE, crl)
         return crl, len(serials)
+
+
+def _issued_at(directory: Path) -> int | None:
+    try:
+        signed = decode_as(SignedRevocationList, (directory / CRL_FILE).read_bytes())
+        return decode_as(RevocationList, signed.body).issued_at
+    except (OSError, ProtocolError):
+        return None
+
+
+@contextlib.contextmanager
+def _org_lock(directory: Path) -> Iterator[None]:
+    """Hold the organisation directory's lock (one signer of the list at a time)."""
+    if not directory.is_dir():
+        yield  # _Org says what is missing
+        return
+    with (directory / ".lock").open("a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def fresh_revocations(directory: Path, now: int, *, min_age: int = 60) -> bytes | None:
+    """The organisation's revocation list, re-signed now if this machine holds the key.
+
+    The relay calls this at every sign-in and token renewal, so technicians
+    always carry a list minutes old. A list younger than ``min_age`` seconds
+    is handed out as it is (a burst of sign-ins signs once).
+
+    Returns:
+        The encoded list, or None when there is none to read.
+    """
+    try:
+        with _org_lock(directory):
+            previous = _issued_at(directory)
+            if (directory / ORG_KEY_FILE).is_file() and (
+                previous is None or now - previous >= min_age
+            ):
+                try:
+                    crl, _ = _Org(directory).sign_revocations(now)
+                    return crl
+                except (AdminError, OSError, ValueError):
+                    pass  # a damaged directory: hand out what is there
+            return (directory / CRL_FILE).read_bytes()
+    except OSError:
+        return None
 
 
 def _status(entry: dict[str, Any], now: int) -> str:
@@ -345,15 +407,16 @@ def revoke_technician(directory: Path, tech_id: str, now: int) -> list[int]:
     Raises:
         AdminError: the organisation directory is missing or damaged.
     """
-    org = _Org(directory)
-    revoked = []
-    for entry in org.certificates:
-        if entry["tech_id"] == tech_id and entry["revoked_at"] is None:
-            entry["revoked_at"] = now
-            revoked.append(int(entry["serial"]))
-    if revoked:
-        org.save_registry()
-    org.sign_revocations(now)
+    with _org_lock(directory):
+        org = _Org(directory)
+        revoked = []
+        for entry in org.certificates:
+            if entry["tech_id"] == tech_id and entry["revoked_at"] is None:
+                entry["revoked_at"] = now
+                revoked.append(int(entry["serial"]))
+        if revoked:
+            org.save_registry()
+        org.sign_revocations(now)
     return revoked
 
 
@@ -464,29 +527,32 @@ def _cert_list(args: argparse.Namespace, now: int) -> None:
 
 
 def _cert_revoke(args: argparse.Namespace, now: int) -> None:
-    org = _Org(args.org_dir)
-    entry = org.find(args.serial)
-    if entry["revoked_at"] is not None:
-        print(
-            f"certificate {args.serial} was already revoked on {_format_time(entry['revoked_at'])}"
-        )
-    else:
-        entry["revoked_at"] = now
-        org.save_registry()
-        print(f"revoked certificate {args.serial} ({entry['tech_id']}, {entry['name']})")
-    org.sign_revocations(now)
+    with _org_lock(args.org_dir):
+        org = _Org(args.org_dir)
+        entry = org.find(args.serial)
+        if entry["revoked_at"] is not None:
+            print(
+                f"certificate {args.serial} was already revoked on"
+                f" {_format_time(entry['revoked_at'])}"
+            )
+        else:
+            entry["revoked_at"] = now
+            org.save_registry()
+            print(f"revoked certificate {args.serial} ({entry['tech_id']}, {entry['name']})")
+        org.sign_revocations(now)
     print(f"  publish {org.dir / CRL_FILE} to the relay so clients learn of it")
 
 
 def _cert_crl(args: argparse.Namespace, now: int) -> None:
-    org = _Org(args.org_dir)
-    crl, count = org.sign_revocations(now)
+    with _org_lock(args.org_dir):
+        org = _Org(args.org_dir)
+        crl, count = org.sign_revocations(now)
     written = [org.dir / CRL_FILE]
     if args.out is not None:
         _write_file(args.out, crl)
         written.append(args.out)
     print(
         f"signed a revocation list ({count} revoked serials) at {_format_time(now)};"
-        f" clients accept it until {_format_time(now + _DAY)}"
+        f" clients accept it until {_format_time(now + int(MAX_CRL_AGE))}"
     )
     print(f"  wrote {', '.join(str(p) for p in written)}")

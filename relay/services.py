@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from common.crypto.identity import CRL_FILE
 from common.protocol.relay_wire import CloseCode
 from relay.accounts import (
     IssuedToken,
@@ -33,6 +32,7 @@ from relay.accounts import (
     split_token,
     verify_password,
 )
+from relay.admin import fresh_revocations
 from relay.config import RelayConfig
 from relay.limits import FailureLimiter, Lockout, RateLimiter
 from relay.registry import RelayRejection
@@ -212,7 +212,7 @@ class Authenticator:
         await self.db.run(
             self.db.store.add_token, token.token_id, account.id, token.secret_hash, now, now + ttl
         )
-        revocations = await self.db.run(_read_revocations, self.config.org_dir)
+        revocations = await self.db.run(_read_revocations, self.config.org_dir, now)
         return SignedIn(token, account, max(1, math.floor(ttl)), revocations)
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -278,12 +278,15 @@ def locked_out(what: str, seconds: float) -> RelayRejection:
     )
 
 
-def _read_revocations(org_dir: str) -> bytes:
-    """The organisation's current revocation list, or b"" (none configured or too big)."""
+def _read_revocations(org_dir: str, now: float) -> bytes:
+    """The organisation's revocation list, or b"" (none configured or too big).
+
+    Re-signed now when ``org_dir`` holds the organisation key (issue 14: users
+    accept lists up to 4 hours old, so every sign-in carries a fresh one).
+    """
     if not org_dir:
         return b""
-    try:
-        data = (Path(org_dir) / CRL_FILE).read_bytes()
-    except OSError:
+    data = fresh_revocations(Path(org_dir), int(now))
+    if data is None:
         return b""
     return data if len(data) <= _MAX_CRL else b""

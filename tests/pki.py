@@ -30,6 +30,7 @@ class Org:
         not_before: float | None = None,
         days: float = 30,
         crl_at: float | None = None,
+        roles: tuple[str, ...] = ("technician",),
     ) -> TechnicianCredential:
         start = int(time.time() - 60 if not_before is None else not_before)
         private = TechnicianCredential.generate_key()
@@ -41,7 +42,7 @@ class Org:
             name=name,
             org=org,
             public_key=private.public_key().public_bytes_raw(),
-            roles=("technician",),
+            roles=roles,
             not_before=start,
             not_after=int(start + days * DAY),
         )

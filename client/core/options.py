@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+from common.crypto.identity import MAX_CRL_AGE
 from common.net.tls import RelayPin
 
 
@@ -21,6 +23,9 @@ class ClientOptions:
         pin: the relay's pinned certificate or public key (wss://), if any.
         hidden: start in the tray without showing the window (autostart).
         no_tray: use the window even if there is a system tray.
+        data_dir: where the client keeps state (the newest revocation list
+            per organisation); None for ``$XDG_DATA_HOME/deskhand/client``.
+        revocation_max_age: the oldest revocation list accepted, in seconds.
     """
 
     relay_url: str
@@ -29,3 +34,5 @@ class ClientOptions:
     pin: RelayPin | None = None
     hidden: bool = False
     no_tray: bool = False
+    data_dir: Path | None = None
+    revocation_max_age: float = MAX_CRL_AGE

@@ -5,7 +5,10 @@ admins; security.md 2.7). Its public half is pinned in every user client's
 configuration. The org key certifies each technician's own Ed25519 key for at
 most 30 days, and signs a dated list of revoked serial numbers that the relay
 distributes. The relay can withhold a list but cannot forge one, so clients
-refuse lists older than 24 hours.
+refuse lists older than :data:`MAX_CRL_AGE` (4 hours by default), and a
+client that keeps a :class:`RevocationStore` never lets an older list
+override the newest one it has seen (a revoked technician cannot replay a
+list signed before the revocation).
 
 ::
 
@@ -32,6 +35,7 @@ import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,16 +52,20 @@ __all__ = [
     "CRL_SIGNATURE_CONTEXT",
     "KEY_ID_BYTES",
     "MAX_CERT_VALIDITY",
+    "MAX_CRL_AGE",
     "MAX_REVOKED",
     "ORG_KEY_FILE",
     "ORG_PUBLIC_FILE",
     "PUBLIC_KEY_BYTES",
     "SIGNATURE_BYTES",
+    "TECHNICIAN_ROLE",
     "TECH_KEY_FILE",
     "Certificate",
+    "MemoryRevocationStore",
     "OrgKey",
     "OrgTrust",
     "RevocationList",
+    "RevocationStore",
     "SignedCertificate",
     "SignedRevocationList",
     "TechnicianCredential",
@@ -76,6 +84,11 @@ PUBLIC_KEY_BYTES = 32
 SIGNATURE_BYTES = 64
 KEY_ID_BYTES = 8
 MAX_CERT_VALIDITY = 30 * 24 * 3600
+# The relay hands out a freshly signed list at every sign-in and token
+# renewal (hourly), so 4 hours leaves room for a missed renewal or two.
+MAX_CRL_AGE = 4 * 3600
+# The certificate role that may pair as a technician.
+TECHNICIAN_ROLE = "technician"
 MAX_REVOKED = 100_000
 CERT_SIGNATURE_CONTEXT = b"Deskhand cert v1\0"
 CRL_SIGNATURE_CONTEXT = b"Deskhand crl v1\0"
@@ -410,6 +423,35 @@ def _signature_ok(public_key: bytes, signature: bytes, data: bytes) -> bool:
     return True
 
 
+class RevocationStore(Protocol):
+    """Where a verifier keeps the newest revocation list it has seen, per organisation.
+
+    Implementations only store bytes: :class:`OrgTrust` checks the signature
+    of what it reads back, so a damaged or planted file cannot help anyone.
+    """
+
+    def newest(self, org_key_id: bytes) -> bytes | None:
+        """The stored encoded :class:`SignedRevocationList`, or None."""
+        ...
+
+    def remember(self, org_key_id: bytes, revocations: bytes) -> None:
+        """Store a newer encoded :class:`SignedRevocationList` (replacing the old one)."""
+        ...
+
+
+class MemoryRevocationStore:
+    """A :class:`RevocationStore` in memory (tests, and apps without a data folder)."""
+
+    def __init__(self) -> None:
+        self._lists: dict[bytes, bytes] = {}
+
+    def newest(self, org_key_id: bytes) -> bytes | None:
+        return self._lists.get(bytes(org_key_id))
+
+    def remember(self, org_key_id: bytes, revocations: bytes) -> None:
+        self._lists[bytes(org_key_id)] = bytes(revocations)
+
+
 class OrgTrust:
     """Verifies technicians against one pinned org public key.
 
@@ -417,11 +459,21 @@ class OrgTrust:
         public_key: the pinned raw Ed25519 org public key.
         key_id: its :func:`key_id`.
         max_crl_age: the oldest revocation list accepted, in seconds.
-        clock_skew: tolerated clock difference with the issuer, in seconds.
+        clock_skew: tolerated clock difference with the issuer, in seconds,
+            for lists and certificates dated in the future (never after a
+            certificate expires).
+        revocations: the newest list seen so far is kept there; a list older
+            than it never decides (the newest one does). Without a store every
+            list is judged on its own, as before.
     """
 
     def __init__(
-        self, org_public_key: bytes, *, max_crl_age: float = 24 * 3600, clock_skew: float = 300
+        self,
+        org_public_key: bytes,
+        *,
+        max_crl_age: float = MAX_CRL_AGE,
+        clock_skew: float = 300,
+        revocations: RevocationStore | None = None,
     ) -> None:
         if len(org_public_key) != PUBLIC_KEY_BYTES:
             raise ValueError("an org public key is 32 bytes")
@@ -429,22 +481,28 @@ class OrgTrust:
         self.key_id = key_id(self.public_key)
         self.max_crl_age = max_crl_age
         self.clock_skew = clock_skew
+        self.revocations = revocations
 
-    def verify(self, certificate: bytes, revocations: bytes, now: float) -> TechnicianIdentity:
+    def verify(
+        self, certificate: bytes, revocations: bytes, now: float, *, role: str = TECHNICIAN_ROLE
+    ) -> TechnicianIdentity:
         """Check a technician's certificate and the org's revocation list.
 
         Args:
             certificate: an encoded :class:`SignedCertificate`.
             revocations: an encoded :class:`SignedRevocationList`.
             now: the current time, unix seconds.
+            role: the role the certificate must grant (pairing as a
+                technician needs :data:`TECHNICIAN_ROLE`).
 
         Returns:
             The verified identity.
 
         Raises:
             IdentityError: the certificate or list is malformed, not signed by
-                the pinned org key, outside its validity, or the certificate
-                is revoked. The message can be shown to the user.
+                the pinned org key, outside its validity, lacks the role, or
+                the certificate is revoked (by this list or by a newer one
+                seen before). The message can be shown to the user.
         """
         try:
             signed = decode_as(SignedCertificate, certificate)
@@ -463,19 +521,25 @@ class OrgTrust:
             raise IdentityError("technician certificate holds an invalid key") from None
         if cert.not_after - cert.not_before > MAX_CERT_VALIDITY:
             raise IdentityError("technician certificate is valid for longer than 30 days")
-
-        crl = self.verify_revocations(revocations, now)
-        i = bisect.bisect_left(crl.serials, cert.serial)
-        if i < len(crl.serials) and crl.serials[i] == cert.serial:
+        if role not in cert.roles:
             raise IdentityError(
-                f"technician certificate {cert.serial} for {cert.name} has been revoked"
+                f"the certificate of {cert.name} does not allow the {role} role"
+                f" (it grants: {', '.join(cert.roles)})"
             )
+
+        for crl in self._deciding_lists(revocations, now):
+            i = bisect.bisect_left(crl.serials, cert.serial)
+            if i < len(crl.serials) and crl.serials[i] == cert.serial:
+                raise IdentityError(
+                    f"technician certificate {cert.serial} for {cert.name} has been revoked"
+                )
 
         if now + self.clock_skew < cert.not_before:
             raise IdentityError(
                 f"technician certificate is not valid before {_format_time(cert.not_before)}"
             )
-        if now - self.clock_skew >= cert.not_after:
+        # No grace after expiry: the issuer's clock does not matter here, ours does.
+        if now >= cert.not_after:
             raise IdentityError(f"technician certificate expired on {_format_time(cert.not_after)}")
         return TechnicianIdentity(
             tech_id=cert.tech_id,
@@ -487,15 +551,50 @@ class OrgTrust:
             not_after=cert.not_after,
         )
 
+    def _deciding_lists(self, revocations: bytes, now: float) -> list[RevocationList]:
+        """The lists a certificate is checked against: the offered one and the newest seen.
+
+        With a store, an offered list older than the newest one seen does not
+        decide alone (that one was signed later, so it names every serial the
+        old one names and maybe more); a newer offered list replaces it.
+        """
+        offered = self._signed_revocations(revocations)
+        stored = self._stored_revocations()
+        if stored is not None and stored.issued_at > offered.issued_at:
+            # Freshness is the newest list's: it is the one that decides.
+            self._check_age(stored, now)
+            return [stored, offered]
+        self._check_age(offered, now)
+        if self.revocations is not None and (stored is None or offered != stored):
+            self.revocations.remember(self.key_id, bytes(revocations))
+        return [offered]
+
+    def _stored_revocations(self) -> RevocationList | None:
+        if self.revocations is None:
+            return None
+        data = self.revocations.newest(self.key_id)
+        if data is None:
+            return None
+        try:
+            return self._signed_revocations(data)
+        except IdentityError:
+            return None  # damaged or planted: ignore it, the next good list replaces it
+
     def verify_revocations(self, revocations: bytes, now: float) -> RevocationList:
         """Check that a revocation list is the org's and fresh.
 
-        The relay uses this before serving a list; :meth:`verify` calls it too.
+        The relay uses this before serving a list. It looks at this list
+        alone (not at any store).
 
         Raises:
             IdentityError: malformed, not signed by the pinned org key, dated
                 in the future, or older than max_crl_age.
         """
+        crl = self._signed_revocations(revocations)
+        self._check_age(crl, now)
+        return crl
+
+    def _signed_revocations(self, revocations: bytes) -> RevocationList:
         try:
             signed = decode_as(SignedRevocationList, revocations)
             crl = decode_as(RevocationList, signed.body)
@@ -507,6 +606,9 @@ class OrgTrust:
             self.public_key, signed.signature, _signed_data(CRL_SIGNATURE_CONTEXT, signed.body)
         ):
             raise IdentityError("revocation list is not signed by your organisation's key")
+        return crl
+
+    def _check_age(self, crl: RevocationList, now: float) -> None:
         if crl.issued_at > now + self.clock_skew:
             raise IdentityError(
                 f"revocation list is dated in the future ({_format_time(crl.issued_at)});"
@@ -518,7 +620,6 @@ class OrgTrust:
                 f"revocation list is out of date (signed {_format_age(age)} ago);"
                 " the organisation must publish a fresh one"
             )
-        return crl
 
     def verify_signature(self, identity: TechnicianIdentity, data: bytes, signature: bytes) -> None:
         """Check that the technician's key signed data.

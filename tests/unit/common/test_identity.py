@@ -21,6 +21,7 @@ from common.crypto.identity import (
     MAX_REVOKED,
     TECH_KEY_FILE,
     Certificate,
+    MemoryRevocationStore,
     OrgKey,
     OrgTrust,
     RevocationList,
@@ -235,11 +236,73 @@ def test_verify_raises_only_identity_error_on_spliced_certificates(
 # --- case 11: validity, revocation, freshness --------------------------------------
 
 
-def test_expired_certificate_is_refused_after_the_skew_allowance() -> None:
+def test_expired_certificate_is_refused_at_once_without_grace() -> None:
+    # Issue 14: there used to be a clock-skew grace of 5 minutes after expiry.
     not_after = NOW + 29 * DAY
-    TRUST.verify(CERT, ORG.sign_revocations([], not_after), not_after + SKEW - 1)
-    message = refused(CERT, ORG.sign_revocations([], not_after), not_after + SKEW)
+    TRUST.verify(CERT, ORG.sign_revocations([], not_after), not_after - 1)
+    message = refused(CERT, ORG.sign_revocations([], not_after), not_after)
     assert "expired" in message
+    assert "expired" in refused(CERT, ORG.sign_revocations([], not_after), not_after + SKEW - 1)
+
+
+def test_only_a_technician_certificate_pairs_as_a_technician() -> None:
+    auditor = issue(roles=["auditor"])
+    message = refused(auditor)
+    assert "does not allow the technician role" in message and "auditor" in message
+    TRUST.verify(issue(roles=["supervisor", "technician"]), CRL, NOW)
+    # Other uses may ask for another role.
+    TRUST.verify(auditor, CRL, NOW, role="auditor")
+
+
+def test_default_freshness_window_is_four_hours() -> None:
+    TRUST.verify(CERT, ORG.sign_revocations([], NOW - 4 * 3600), NOW)
+    assert "out of date" in refused(CERT, ORG.sign_revocations([], NOW - 4 * 3600 - 1))
+
+
+def test_an_older_list_cannot_override_a_newer_one_seen_before() -> None:
+    """Issue 14: a revoked technician replays a list signed before the revocation."""
+    store = MemoryRevocationStore()
+    trust = OrgTrust(ORG.public_bytes, revocations=store)
+    before = ORG.sign_revocations([], NOW - 3600)
+    after = ORG.sign_revocations([7], NOW - 60)
+    trust.verify(CERT, before, NOW - 1800)  # fine then
+    # Another technician's session shows this computer the newer list.
+    other = issue(serial=8)
+    trust.verify(other, after, NOW - 30)
+    assert store.newest(ORG.key_id) == after
+    # Without the store the old list still clears the revoked certificate...
+    OrgTrust(ORG.public_bytes).verify(CERT, before, NOW)
+    # ...with it, the newest list seen decides.
+    with pytest.raises(IdentityError, match="revoked"):
+        trust.verify(CERT, before, NOW)
+    # An older list that does not matter is fine (technicians sign in at different times).
+    trust.verify(other, before, NOW)
+    assert store.newest(ORG.key_id) == after
+
+
+def test_the_newest_list_is_kept_and_must_itself_be_fresh() -> None:
+    store = MemoryRevocationStore()
+    trust = OrgTrust(ORG.public_bytes, revocations=store)
+    older, newer = ORG.sign_revocations([], NOW - 600), ORG.sign_revocations([], NOW - 60)
+    trust.verify(CERT, newer, NOW)
+    trust.verify(CERT, older, NOW)
+    assert store.newest(ORG.key_id) == newer
+    newest = ORG.sign_revocations([], NOW)
+    trust.verify(CERT, newest, NOW)
+    assert store.newest(ORG.key_id) == newest
+    # Hours later the stored list has gone stale like any other.
+    with pytest.raises(IdentityError, match="out of date"):
+        trust.verify(CERT, older, NOW + 5 * 3600)
+
+
+def test_a_damaged_or_foreign_stored_list_is_ignored() -> None:
+    store = MemoryRevocationStore()
+    store.remember(ORG.key_id, OTHER_ORG.sign_revocations([7], NOW))
+    trust = OrgTrust(ORG.public_bytes, revocations=store)
+    trust.verify(CERT, CRL, NOW)
+    assert store.newest(ORG.key_id) == CRL
+    store.remember(ORG.key_id, b"junk")
+    trust.verify(CERT, CRL, NOW)
 
 
 def test_not_yet_valid_certificate_is_refused() -> None:
@@ -259,8 +322,10 @@ def test_list_revoking_other_serials_accepts_the_certificate() -> None:
 
 
 def test_stale_revocation_list_is_refused() -> None:
-    TRUST.verify(CERT, ORG.sign_revocations([], NOW - DAY), NOW)
-    assert "out of date" in refused(CERT, ORG.sign_revocations([], NOW - DAY - 1))
+    lenient = OrgTrust(ORG.public_bytes, max_crl_age=DAY)
+    lenient.verify(CERT, ORG.sign_revocations([], NOW - DAY), NOW)
+    with pytest.raises(IdentityError, match="out of date"):
+        lenient.verify(CERT, ORG.sign_revocations([], NOW - DAY - 1), NOW)
 
 
 def test_freshness_limit_is_configurable() -> None:

@@ -22,12 +22,28 @@ Each raw event names the slave device it came from:
   (another XTest client: xdotool, an on-screen keyboard, or a test that
   plays the user).
 
+One desktop for both sides (the demo). When the technician console runs on
+the user's own X display, the technician's mouse and keyboard are local
+input too. :class:`ConsoleAttribution` tells them apart: input while the
+keyboard focus is in a window whose WM_CLASS class is the console's
+(``TECHNICIAN_CONSOLE_CLASS``, Qt's application name, set in
+technician/qt/app.py), or, for pointer events, while the pointer is over
+one, is flagged ``LocalInput.technician_console``. The monitor only flags;
+the caller decides to ignore flagged input for the user-activity pause.
+Focus and pointer windows are looked up at most every ``focus_ttl``
+seconds, a window's class at most every ``class_ttl``.
+
 Limits (documented, not solved):
 
 - ``XWarpPointer`` (``xdotool mousemove``) makes no raw event: not seen.
 - Another XTest client that sends exactly what we sent, within ``ttl`` of
   our sending it, is taken for us (practically only a replaying tool).
 - Key autorepeat makes no raw events; a held key is one event.
+- Any program on the user's display can name its window like the console
+  and have input over it flagged; only the user-activity pause depends on
+  the flag, never consent or the stop hotkey.
+- For ``focus_ttl`` after the focus moves, input may still be attributed
+  by the old focus.
 - X11 only, one display. Wayland has no equivalent for an unprivileged
   client (libei portals would be the route there).
 """
@@ -39,18 +55,23 @@ import dataclasses
 import logging
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Any
 
-from Xlib import X, display as xdisplay
+from Xlib import X, display as xdisplay, error as xerror
 from Xlib.ext import ge, xinput
 
 
 __all__ = [
+    "TECHNICIAN_CONSOLE_CLASS",
+    "ConsoleAttribution",
     "InjectionLedger",
     "LocalInput",
     "RawEvent",
     "Signature",
+    "WmClass",
     "XActivityMonitor",
+    "is_technician_console",
     "parse_raw_event",
 ]
 
@@ -153,12 +174,102 @@ class LocalInput:
         detail: the keycode or button number; 0 for motion.
         pressed: press (True) or release; True for motion.
         keysym: for keys, the keysym of the key's first level; else 0.
+        technician_console: made while a Deskhand technician console on this
+            display had the focus (or, for pointer events, the pointer):
+            the technician's own input on a shared desktop, not the user's.
     """
 
     kind: str
     detail: int
     pressed: bool
     keysym: int = 0
+    technician_console: bool = False
+
+
+# WM_CLASS is (instance, class). Qt sets the class to QApplication's
+# applicationName (technician/qt/app.py: "Deskhand technician"); the instance
+# is argv[0]'s base name, which differs between the entry point and -m.
+WmClass = tuple[str, str]
+TECHNICIAN_CONSOLE_CLASS = "Deskhand technician"
+
+# GetInputFocus answers these instead of a window.
+_FOCUS_NONE = 0
+_FOCUS_POINTER_ROOT = 1
+
+
+def is_technician_console(
+    wm_class: WmClass | None, classes: Collection[str] = (TECHNICIAN_CONSOLE_CLASS,)
+) -> bool:
+    """True if a window of this WM_CLASS belongs to a technician console (pure)."""
+    return wm_class is not None and wm_class[1] in classes
+
+
+class ConsoleAttribution:
+    """Says whether local input is the technician console's (pure, cached).
+
+    Args:
+        focus: the window with the keyboard focus (0: none, 1: PointerRoot).
+        pointer: the top-level window under the pointer (0: none).
+        wm_class: a window's WM_CLASS (found at, above or just below it), or None.
+        classes: the WM_CLASS classes that mark a console.
+        focus_ttl: seconds a focus or pointer answer is reused (hot path).
+        class_ttl: seconds a window's verdict is reused (ids can be reused).
+        max_windows: verdicts kept before the cache starts over.
+    """
+
+    def __init__(
+        self,
+        *,
+        focus: Callable[[], int],
+        pointer: Callable[[], int],
+        wm_class: Callable[[int], WmClass | None],
+        classes: Collection[str] = (TECHNICIAN_CONSOLE_CLASS,),
+        focus_ttl: float = 0.05,
+        class_ttl: float = 5.0,
+        max_windows: int = 256,
+    ) -> None:
+        self._lookup = {"focus": focus, "pointer": pointer}
+        self._wm_class = wm_class
+        self._classes = frozenset(classes)
+        self._focus_ttl = focus_ttl
+        self._class_ttl = class_ttl
+        self._max_windows = max_windows
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._verdicts: dict[int, tuple[float, bool]] = {}
+
+    def technician(self, kind: str, now: float) -> bool:
+        """Is this input ("key", "button" or "motion") the technician console's?"""
+        focus = self._window("focus", now)
+        if focus > _FOCUS_POINTER_ROOT and self._is_console(focus, now):
+            return True
+        # Keys go to the focus; only with PointerRoot focus do they follow the pointer.
+        if kind == "key" and focus != _FOCUS_POINTER_ROOT:
+            return False
+        pointer = self._window("pointer", now)
+        return pointer > _FOCUS_POINTER_ROOT and self._is_console(pointer, now)
+
+    def forget(self) -> None:
+        """Drop every cached answer (e.g. when windows come and go)."""
+        self._windows.clear()
+        self._verdicts.clear()
+
+    def _window(self, source: str, now: float) -> int:
+        cached = self._windows.get(source)
+        if cached is not None and now - cached[0] < self._focus_ttl:
+            return cached[1]
+        window = self._lookup[source]()
+        self._windows[source] = (now, window)
+        return window
+
+    def _is_console(self, window: int, now: float) -> bool:
+        cached = self._verdicts.get(window)
+        if cached is not None and now - cached[0] < self._class_ttl:
+            return cached[1]
+        verdict = is_technician_console(self._wm_class(window), self._classes)
+        if len(self._verdicts) >= self._max_windows:
+            self._verdicts.clear()
+        self._verdicts[window] = (now, verdict)
+        return verdict
 
 
 def _signature(raw: RawEvent) -> tuple[str, Signature]:
@@ -177,6 +288,11 @@ class XActivityMonitor:
     Call :meth:`read` whenever :meth:`fileno` is readable (``loop.add_reader``)
     and from the same thread as the injector that shares the ledger.
 
+    Args:
+        console_classes: WM_CLASS classes of technician console windows whose
+            input is flagged ``technician_console`` (empty: never flag).
+        focus_ttl: how long a focus or pointer-window lookup is reused.
+
     Raises (from the constructor):
         OSError / Xlib errors: the display cannot be opened.
         RuntimeError: the server lacks XInput 2.2.
@@ -188,10 +304,23 @@ class XActivityMonitor:
         *,
         ledger: InjectionLedger,
         clock: Callable[[], float] = time.monotonic,
+        console_classes: Collection[str] = (TECHNICIAN_CONSOLE_CLASS,),
+        focus_ttl: float = 0.05,
     ) -> None:
         self._ledger = ledger
         self._clock = clock
         self._display = xdisplay.Display(display_name)
+        self._root = self._display.screen().root
+        # Empty console_classes: no lookups at all, nothing is ever flagged.
+        self._attribution: ConsoleAttribution | None = None
+        if console_classes:
+            self._attribution = ConsoleAttribution(
+                focus=self._focus_window,
+                pointer=self._pointer_window,
+                wm_class=self._client_class,
+                classes=console_classes,
+                focus_ttl=focus_ttl,
+            )
         try:
             if not self._display.has_extension(xinput.extname):
                 raise RuntimeError("the X server has no XInput extension")
@@ -234,6 +363,7 @@ class XActivityMonitor:
         """Every local input event that has arrived (never blocks)."""
         found: list[LocalInput] = []
         display = self._display
+        attribution = self._attribution
         while display.pending_events():
             event = display.next_event()
             if event.type == X.MappingNotify:
@@ -250,18 +380,69 @@ class XActivityMonitor:
             if raw.sourceid not in self._known:
                 self._refresh_devices()
             kind, signature = _signature(raw)
-            if raw.sourceid in self._xtest and self._ledger.claim(signature, self._clock()):
+            now = self._clock()
+            if raw.sourceid in self._xtest and self._ledger.claim(signature, now):
                 continue
             pressed = raw.evtype in (RAW_KEY_PRESS, RAW_BUTTON_PRESS, RAW_MOTION)
             keysym = display.keycode_to_keysym(raw.detail, 0) if kind == "key" else 0
-            found.append(LocalInput(kind, raw.detail if kind != "motion" else 0, pressed, keysym))
+            technician = attribution is not None and attribution.technician(kind, now)
+            found.append(
+                LocalInput(kind, raw.detail if kind != "motion" else 0, pressed, keysym, technician)
+            )
         return found
+
+    # --- console attribution: the X lookups (round trips, cached by ConsoleAttribution) ---
+
+    def _focus_window(self) -> int:
+        try:
+            focus: Any = self._display.get_input_focus().focus
+        except xerror.XError:
+            return _FOCUS_NONE
+        return int(focus) if isinstance(focus, int) else int(focus.id)
+
+    def _pointer_window(self) -> int:
+        try:
+            child: Any = self._root.query_pointer().child
+        except xerror.XError:
+            return _FOCUS_NONE
+        return int(child) if isinstance(child, int) else int(child.id)
+
+    def _client_class(self, window_id: int) -> WmClass | None:
+        """WM_CLASS of the window, of an ancestor below the root, or of a client in a frame."""
+        display = self._display
+        root_id = int(self._root.id)
+        try:
+            window = display.create_resource_object("window", window_id)
+            for _ in range(16):  # ancestors, up to the top-level window
+                found = window.get_wm_class()
+                if found is not None:
+                    return _wm_class(found)
+                parent = window.query_tree().parent
+                parent_id = int(parent) if isinstance(parent, int) else int(parent.id)
+                if parent_id in (0, root_id):
+                    break
+                window = parent
+            # A reparenting window manager's frame: the client is a few levels down.
+            level = [window]
+            for _ in range(3):
+                level = [child for win in level for child in win.query_tree().children][:64]
+                for child in level:
+                    found = child.get_wm_class()
+                    if found is not None:
+                        return _wm_class(found)
+        except xerror.XError:  # the window went away meanwhile
+            return None
+        return None
 
     def close(self) -> None:
         try:
             self._display.close()
         except Exception:  # the server may be gone already
             logger.debug("closing the activity monitor's display failed", exc_info=True)
+
+
+def _wm_class(found: tuple[Any, Any]) -> WmClass:
+    return _device_name(found[0]), _device_name(found[1])
 
 
 def _device_name(name: object) -> str:

@@ -6,9 +6,14 @@ frame that is malformed, oversized or inconsistent with what came before
 more or less than its rectangle, an H.264 stream that was never started...)
 by raising :class:`ScreenDecodeError`, and nothing else. Memory is bounded
 before any payload is inflated: the view is at most ``max_pixels``, the
-rectangles of one frame cover at most ``max_area_factor`` views, zstd output
-is capped at the rectangle's size, JPEG headers are checked before decoding
-and the H.264 decoder is told the largest picture it may allocate.
+rectangles of one frame cover at most the view's area (so one frame decodes
+to at most one view of pixels, 4 bytes each), zstd output is capped at the
+rectangle's size, JPEG headers are checked before decoding and the H.264
+decoder is told the largest picture it may allocate.
+
+What remains trusted is FFmpeg's H.264 parser itself (through PyAV): a
+memory-safety bug there is reachable by a hostile user's stream. That is
+the known residual risk (docs/architecture.md, "Screen sharing").
 
 After an error the decoder insists on a keyframe (the caller should ask for
 one): a delta on top of a picture we could not build would be garbage.
@@ -62,16 +67,17 @@ class DecoderLimits:
     """Bounds on what one frame may make the decoder do.
 
     Attributes:
-        max_pixels: the largest view accepted (width * height).
-        max_area_factor: the rectangles of one frame may cover at most this
-            many times the view's area (a sane frame covers it at most once).
+        max_pixels: the largest view accepted (width * height). The
+            rectangles of one frame may cover at most the view's area: the
+            sender's rectangles never overlap, so a frame that covers more
+            is hostile (at 2 views, one frame of a 37.7-megapixel view
+            decoded to about 300 MB).
         max_rects: rectangles per frame.
         max_h264_streams: H.264 regions alive at the same time.
         max_window: the largest zstd window (bytes of history) accepted.
     """
 
     max_pixels: int = MAX_VIEW_PIXELS
-    max_area_factor: int = 2
     max_rects: int = MAX_RECTS
     max_h264_streams: int = 2
     max_window: int = 1 << 25
@@ -223,8 +229,11 @@ class FrameDecoder:
             raise ScreenDecodeError(f"{count} rectangles in one frame is too many")
         fields = frame.rects
         area = sum(fields[i + 2] * fields[i + 3] for i in range(0, len(fields), RECT_FIELDS))
-        if area > lim.max_area_factor * width * height:
-            raise ScreenDecodeError("the rectangles of one frame cover the screen too many times")
+        if area > width * height:
+            raise ScreenDecodeError(
+                f"the rectangles of one frame cover {area} pixels, more than the"
+                f" {width}x{height} screen"
+            )
         decoded: list[tuple[Rect, Pixels]] = []
         encodings: collections.Counter[ScreenEncoding] = collections.Counter()
         for item in frame_rects(frame):

@@ -200,11 +200,36 @@ def test_h264_refusals() -> None:
 
 
 def test_views_and_frames_beyond_the_limits_are_refused() -> None:
-    limits = DecoderLimits(max_pixels=1000 * 1000, max_area_factor=2)
+    limits = DecoderLimits(max_pixels=1000 * 1000)
     big = frame(1, True, 2000, 1000, [EncodedRect(Rect(0, 0, 1, 1), E.FILL, bytes(4))])
     refused(FrameDecoder(limits), big, "larger than this viewer accepts")
     fill = EncodedRect(Rect(0, 0, 100, 100), E.FILL, bytes(4))
-    refused(FrameDecoder(limits), frame(1, True, 100, 100, [fill] * 3), "too many times")
+    refused(FrameDecoder(limits), frame(1, True, 100, 100, [fill] * 2), "more than the 100x100")
+    sliver = EncodedRect(Rect(0, 0, 1, 1), E.FILL, bytes(4))
+    refused(FrameDecoder(limits), frame(1, True, 100, 100, [fill, sliver]), "10001 pixels")
+    FrameDecoder(limits).decode(frame(1, True, 100, 100, [fill]))
+
+
+def test_one_frame_decodes_to_at_most_one_view_of_pixels() -> None:
+    """Issue 14: rectangles covering the view twice decoded to twice its size."""
+    w, h = 2000, 1000
+    whole = EncodedRect(Rect(0, 0, w, h), E.ZSTD, zstd(np.zeros((h, w, 4), np.uint8)))
+    view_bytes = w * h * 4
+    tracemalloc.start()
+    try:
+        refused(FrameDecoder(), frame(1, True, w, h, [whole, whole]), "more than the 2000x1000")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # refused before anything is inflated
+    tracemalloc.start()
+    try:
+        decoded = FrameDecoder().decode(frame(1, True, w, h, [whole]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(decoded.rects) == 1
+    assert view_bytes <= peak < view_bytes + (4 << 20)
 
 
 def test_a_keyframe_recovers_after_an_error() -> None:

@@ -221,3 +221,20 @@ def test_second_grabber_is_refused_clearly(desktop: Xvfb) -> None:
 def test_no_display_is_unavailable() -> None:
     with pytest.raises(HotkeyUnavailable, match="cannot open the X display"):
         GlobalHotkey("not-a-display-name")
+
+
+def test_still_grabbed_after_a_keymap_change(desktop: Xvfb, probe: Probe) -> None:
+    hotkey = GlobalHotkey(desktop.display)
+    try:
+        # xdotool binds a spare keycode for a character not on the keymap
+        # (as the injector does): a MappingNotify for every client.
+        xdotool(desktop, "type", "\u00e9\u20ac")
+        time.sleep(0.2)
+        assert hotkey.read() == 0
+        assert hotkey.grabbed
+        xdotool(desktop, "key", "ctrl+alt+shift+End")
+        assert presses(hotkey) == 1
+        marker(desktop, probe)
+        assert END not in probe.keys()
+    finally:
+        hotkey.close()

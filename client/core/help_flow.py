@@ -1,15 +1,18 @@
 """HelpFlow: the user's whole journey, from asking for help to the end of the session.
 
 Qt-free; it runs in the app's loop thread (:class:`~common.net.runner.LoopThread`)
-and reports everything as events to its listeners, which the Qt bridge turns
-into signals::
+and reports everything as typed events to its listeners, which the Qt
+bridge turns into signals and words. Its state is explicit
+(:class:`FlowState`)::
 
-    IDLE --request_code()--> CodeShown --technician joins--+
-    IDLE --post_request()--> QueueChanged... --claimed-----+--> ConsentAsked
-                                                                 | answer_consent()
-           VerificationFailed (the technician's certificate      v
-           was refused: nothing is asked, nothing shared)     Connected --> LiveSession
-      any time: stop() -> Ended                                  ... --> Ended(had_session)
+    IDLE --request_code()--> REQUESTING --> SHOWING_CODE --technician joins--+
+    IDLE --post_request()--> REQUESTING --> QUEUED --claimed-----------------+
+                                                                              v
+        ENDED <--declined, not verified, timed out-- AWAITING_CONSENT (PAIRING before it)
+          ^                                            | answer_consent(allowed)
+          |                                            v
+          +-------- the session ends --------------- IN_SESSION --> UserSessionController
+      any state: stop() --> ENDED; from ENDED a new request may start
 
 The anti-scam gate is the UI's: the flow only starts when the user has
 confirmed it (the widgets do not offer the buttons before that).
@@ -24,50 +27,42 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 
-from client.core.live_session import (
-    ChatSent,
-    ClipboardWrite,
-    ControlFactory,
-    LiveEvent,
-    LiveSession,
-    Notice,
-    SessionFinished,
-    SharerFactory,
-)
+from client.core.features import SharerFactory
 from client.core.presence import Presence, PresenceState
 from client.core.session import HelpRequest, QueueStatus, UserClient
-from client.core.system_summary import SystemSummary, collect_summary
-from client.core.user_session import (
-    CapabilitiesAsked,
-    ChatReceived,
+from client.core.session_controller import (
+    ControlFactory,
     PresenceChanged,
+    SessionClosed,
+    SessionState,
+    UserSessionController,
+    UserSessionEvent,
 )
-from common.errors import ConnectionLost, DeskhandError, IdentityError
+from client.core.system_summary import SystemSummary, collect_summary
+from common.capability import Capability, ordered
+from common.errors import CodeError, ConnectionLost, DeskhandError, IdentityError
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentCallback, ConsentRequest, PairingDeclined
 from common.protocol.relay_wire import CloseCode
 
 
 __all__ = [
-    "SCREENSHOT_NOTE",
-    "CapabilitiesAsked",
-    "ChatReceived",
-    "ChatSent",
     "ClientFactory",
-    "ClipboardWrite",
     "CodeShown",
     "Connected",
     "ConsentAsked",
     "ConsentWithdrawn",
     "Ended",
     "Failed",
+    "FlowEnd",
     "FlowEvent",
+    "FlowState",
     "HelpFlow",
-    "Notice",
-    "PresenceChanged",
+    "Problem",
     "QueueChanged",
     "SummaryReady",
     "VerificationFailed",
@@ -78,11 +73,38 @@ logger = logging.getLogger(__name__)
 # The composition root makes the client; the flow supplies its callbacks.
 ClientFactory = Callable[[ConsentCallback, Callable[[QueueStatus], None]], UserClient]
 
-SCREENSHOT_NOTE = (
-    "[Deskhand] The user attached a screenshot to this request. It stays on their "
-    "computer: ask them to click “Show my screenshot” in their chat window, and it "
-    "will open on their screen."
-)
+
+class FlowState(enum.Enum):
+    IDLE = "idle"
+    REQUESTING = "requesting"  # talking to the relay for a code or a queue place
+    SHOWING_CODE = "showing code"
+    QUEUED = "queued"
+    PAIRING = "pairing"  # verifying the technician
+    AWAITING_CONSENT = "awaiting consent"
+    IN_SESSION = "in session"
+    ENDED = "ended"
+
+
+class FlowEnd(enum.Enum):
+    """Why a request (or the session after it) ended."""
+
+    CANCELLED = "cancelled"  # the user withdrew the request
+    DECLINED = "declined"  # the user said no at consent
+    CONSENT_TIMED_OUT = "consent-timed-out"  # nobody answered the consent question
+    NOT_VERIFIED = "not-verified"  # the technician's certificate was refused
+    CODE_EXPIRED = "code-expired"
+    RELAY_ENDED = "relay-ended"  # the relay refused or ended the request (detail says why)
+    FAILED = "failed"  # anything else; detail says what
+    SESSION_ENDED = "session-ended"  # see Ended.session
+
+
+class Problem(enum.Enum):
+    """What an action that failed (with nothing changed) was about."""
+
+    BUSY = "busy"  # a request is already under way
+    NOT_CONNECTED = "not-connected"
+    SUMMARY_UNREADABLE = "summary-unreadable"
+    STOP_FAILED = "stop-failed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,10 +136,10 @@ class VerificationFailed:
     """The technician's certificate or signature was refused; nothing was shared.
 
     Attributes:
-        reason: the core's explanation (safe to show).
+        detail: the core's technical explanation.
     """
 
-    reason: str
+    detail: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +155,7 @@ class Connected:
     name: str
     org: str
     fingerprint: str
-    granted: tuple[str, ...]
+    granted: tuple[Capability, ...]
     sas: str
 
     @property
@@ -146,19 +168,24 @@ class Ended:
     """The request or the session is over; back to idle.
 
     Attributes:
-        reason: what to tell the user.
-        had_session: a session had been open (the technician has left).
+        reason: why.
+        had_session: a session had been open.
+        detail: a technical explanation where there is one (relay refusals, errors).
+        session: how the session ended, when one had been open.
     """
 
-    reason: str
+    reason: FlowEnd
     had_session: bool = False
+    detail: str = ""
+    session: SessionClosed | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class Failed:
-    """An action failed; nothing changed. ``reason`` can be shown as it is."""
+    """An action failed; nothing changed."""
 
-    reason: str
+    problem: Problem
+    detail: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,7 +205,7 @@ FlowEvent = (
     | Ended
     | Failed
     | SummaryReady
-    | LiveEvent
+    | UserSessionEvent
 )
 Listener = Callable[[FlowEvent], None]
 
@@ -189,7 +216,7 @@ class HelpFlow:
     Args:
         make_client: builds the :class:`UserClient` from the flow's consent
             and queue callbacks.
-        sharer_factory, control_factory: passed to each :class:`LiveSession`.
+        sharer_factory, control_factory: passed to each session controller.
         summary: reads the system summary (in a worker thread).
 
     Every method must be called in the loop thread.
@@ -208,31 +235,36 @@ class HelpFlow:
         self._control_factory = control_factory
         self._summary = summary
         self._listeners: list[Listener] = []
+        self._state = FlowState.IDLE
         self._task: asyncio.Task[None] | None = None
         self._generation = 0  # one per request, so a late stop() spares a new one
         self._consent: asyncio.Future[tuple[str, ...] | None] | None = None
         self._consent_lapsed = False
         self._request: ConsentRequest | None = None
-        self._live: LiveSession | None = None
-        self._finishing: LiveSession | None = None
+        self._live: UserSessionController | None = None
+        self._finishing: UserSessionController | None = None
         self._dialogs: set[str] = set()
-        self._screenshot = False
+        self._screenshot_note = ""
 
     # --- state ---
+
+    @property
+    def state(self) -> FlowState:
+        return self._state
 
     @property
     def client(self) -> UserClient:
         return self._client
 
     @property
-    def live(self) -> LiveSession | None:
+    def live(self) -> UserSessionController | None:
         """The open session, if any."""
         return self._live
 
     @property
     def busy(self) -> bool:
         """A request or a session is under way."""
-        return self._live is not None or (self._task is not None and not self._task.done())
+        return self._state not in (FlowState.IDLE, FlowState.ENDED)
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -251,72 +283,85 @@ class HelpFlow:
 
         async def start() -> None:
             code = await self._client.request_help()
+            self._state = FlowState.SHOWING_CODE
             self._emit(PresenceChanged(Presence(PresenceState.WAITING)))
             self._emit(CodeShown(code.display))
 
-        self._screenshot = False
+        self._screenshot_note = ""
         await self._run(start)
 
-    async def post_request(self, request: HelpRequest, *, screenshot: bool = False) -> None:
+    async def post_request(self, request: HelpRequest, *, screenshot_note: str = "") -> None:
         """Queue flow: post the request, report the place in the queue, consent, connect.
 
         Args:
             request: what the user typed (the summary only if they agreed).
-            screenshot: a screenshot is attached locally; once connected the
-                technician is told it can be shown.
+            screenshot_note: a screenshot is attached locally; once connected
+                this chat line (the UI's words) tells the technician about it.
         """
 
         async def start() -> None:
             await self._client.post_request(request)
+            if self._state is FlowState.REQUESTING:
+                self._state = FlowState.QUEUED
 
-        self._screenshot = screenshot
+        self._screenshot_note = screenshot_note
         await self._run(start)
 
     async def _run(self, start: Callable[[], Awaitable[None]]) -> None:
         if self.busy:
-            self._emit(Failed("A request for help is already under way."))
+            self._emit(Failed(Problem.BUSY))
             return
         self._generation += 1
+        self._state = FlowState.REQUESTING
         self._task = asyncio.current_task()
         try:
             await start()
             channel = await self._client.wait_for_technician()
         except asyncio.CancelledError:
-            self._end("You cancelled the request.")
+            self._end(FlowEnd.CANCELLED)
             raise
         except PairingDeclined:
-            if self._consent_lapsed:
-                self._end("Nobody answered in time, so the technician was turned away.")
-            else:
-                self._end("You declined the request.")
+            self._end(FlowEnd.CONSENT_TIMED_OUT if self._consent_lapsed else FlowEnd.DECLINED)
             return
         except IdentityError as exc:
             self._emit(VerificationFailed(str(exc)))
-            self._end("The technician could not be verified. Nothing was shared.")
+            self._end(FlowEnd.NOT_VERIFIED, detail=str(exc))
+            return
+        except CodeError as exc:
+            self._end(FlowEnd.CODE_EXPIRED, detail=str(exc))
             return
         except ConnectionLost as exc:
             if exc.code == CloseCode.REQUEST_CANCELLED:
-                self._end("You cancelled the request.")
+                self._end(FlowEnd.CANCELLED)
             else:
-                self._end(str(exc))
+                self._end(FlowEnd.RELAY_ENDED, detail=str(exc))
             return
         except DeskhandError as exc:
-            self._end(str(exc))
+            self._end(FlowEnd.FAILED, detail=str(exc))
             return
         except Exception as exc:
             logger.exception("the request for help failed")
-            self._end(f"Something went wrong: {exc}")
+            self._end(FlowEnd.FAILED, detail=str(exc))
             return
         finally:
             self._task = None
         self._open_session(channel)
 
-    def _end(self, reason: str, *, had_session: bool = False) -> None:
+    def _end(
+        self,
+        reason: FlowEnd,
+        *,
+        detail: str = "",
+        session: SessionClosed | None = None,
+    ) -> None:
+        self._state = FlowState.ENDED
         self._emit(PresenceChanged(Presence()))
-        self._emit(Ended(reason, had_session))
+        self._emit(Ended(reason, session is not None, detail, session))
 
     def _on_queue(self, status: QueueStatus) -> None:
         # The core's queue callback (loop thread).
+        if self._state in (FlowState.REQUESTING, FlowState.PAIRING, FlowState.AWAITING_CONSENT):
+            self._state = FlowState.QUEUED  # back in the queue (the technician left)
         presence = Presence(PresenceState.WAITING, queue_position=status.position or 0)
         self._emit(PresenceChanged(presence))
         self._emit(QueueChanged(status))
@@ -329,11 +374,14 @@ class HelpFlow:
         self._consent = future
         self._consent_lapsed = False
         self._request = request
+        previous, self._state = self._state, FlowState.AWAITING_CONSENT
         self._emit(ConsentAsked(request))
         try:
             return await future
         finally:
             self._consent = None
+            if self._state is FlowState.AWAITING_CONSENT:
+                self._state = FlowState.PAIRING if future.done() else previous
             if future.cancelled() or not future.done():
                 self._consent_lapsed = True
                 self._emit(ConsentWithdrawn())
@@ -346,49 +394,48 @@ class HelpFlow:
     # --- the open session ---
 
     def _open_session(self, channel: SecureChannel) -> None:
-        live = LiveSession(
+        live = UserSessionController(
             channel,
-            self._on_live_event,
+            self._on_session_event,
             sharer_factory=self._sharer_factory,
             control_factory=self._control_factory,
             dialog_open=bool(self._dialogs),
         )
         self._live = live
+        self._state = FlowState.IN_SESSION
         # The user's side always knows who it verified (the consent showed it).
         tech = channel.technician
         if tech is None and self._request is not None:
             tech = self._request.technician
+        granted = ordered(channel.granted)
         if tech is not None:
-            connected = Connected(
-                tech.name, tech.org, tech.fingerprint, channel.granted, channel.sas
-            )
+            connected = Connected(tech.name, tech.org, tech.fingerprint, granted, channel.sas)
         else:
-            connected = Connected("Technician", "unknown", "", channel.granted, channel.sas)
+            connected = Connected("", "", "", granted, channel.sas)
         self._emit(connected)
-        self._emit(PresenceChanged(live.presence))
         live.start()
-        if self._screenshot and channel.ended is None:
-            live.send_chat(SCREENSHOT_NOTE, echo=False)  # the window says it its own way
+        if self._screenshot_note and live.state is not SessionState.ENDED:
+            live.send_chat(self._screenshot_note, echo=False)  # the window says it its own way
 
-    def _on_live_event(self, event: LiveEvent) -> None:
-        if isinstance(event, SessionFinished):
+    def _on_session_event(self, event: UserSessionEvent) -> None:
+        if isinstance(event, SessionClosed):
             # Sharing and control let go of the display shortly after; stop() waits.
             self._finishing, self._live = self._live, None
-            self._end(event.message, had_session=True)
+            self._end(FlowEnd.SESSION_ENDED, detail=event.detail, session=event)
             return
         self._emit(event)
 
-    def set_capability(self, capability: str, on: bool) -> None:
+    def set_capability(self, capability: Capability, on: bool) -> None:
         """Grant or revoke one capability (revoking takes effect at once)."""
         if self._live is None:
-            self._emit(Failed("No session is open."))
+            self._emit(Failed(Problem.NOT_CONNECTED))
             return
         self._live.set_capability(capability, on)
 
-    def grant(self, capabilities: tuple[str, ...]) -> None:
-        """Add capabilities (the answer to a mid-session request)."""
-        if self._live is not None and capabilities:
-            self._live.grant(capabilities)
+    def answer_request(self, capabilities: tuple[Capability, ...] | None) -> None:
+        """The answer to a mid-session request: what was allowed (None: declined)."""
+        if self._live is not None:
+            self._live.answer_request(capabilities)
 
     def set_paused(self, paused: bool) -> None:
         if self._live is not None:
@@ -398,10 +445,8 @@ class HelpFlow:
         text = text.strip()
         if not text:
             return
-        if self._live is None:
-            self._emit(Failed("Not connected: the message was not sent."))
-            return
-        self._live.send_chat(text)
+        if self._live is None or not self._live.send_chat(text):
+            self._emit(Failed(Problem.NOT_CONNECTED))
 
     def set_dialog_open(self, name: str, is_open: bool) -> None:
         """A Deskhand dialog or menu (by name) opened or closed.
@@ -424,6 +469,12 @@ class HelpFlow:
         if self._live is not None:
             self._live.clipboard_changed(text)
 
+    def set_clipboard_directions(self, *, to_technician: bool, from_technician: bool) -> None:
+        if self._live is not None:
+            self._live.set_clipboard_directions(
+                to_technician=to_technician, from_technician=from_technician
+            )
+
     # --- the system summary ---
 
     async def collect_summary(self) -> None:
@@ -432,7 +483,7 @@ class HelpFlow:
             summary = await asyncio.to_thread(self._summary)
         except Exception as exc:
             logger.exception("reading the system summary failed")
-            self._emit(Failed(f"The summary of this computer could not be read: {exc}"))
+            self._emit(Failed(Problem.SUMMARY_UNREADABLE, str(exc)))
             return
         self._emit(SummaryReady(summary.as_text()))
 
@@ -456,4 +507,6 @@ class HelpFlow:
             await self._client.cancel()
         except DeskhandError as exc:
             if not quiet:
-                self._emit(Failed(str(exc)))
+                self._emit(Failed(Problem.STOP_FAILED, str(exc)))
+        if self._state is not FlowState.IDLE:
+            self._state = FlowState.ENDED

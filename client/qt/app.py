@@ -17,12 +17,13 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from client.core.control.service import ControlService
+from client.core.features import SharerFactory
 from client.core.help_flow import HelpFlow
-from client.core.live_session import ControlFactory, SharerFactory
 from client.core.options import ClientOptions
 from client.core.presence import PresenceState
 from client.core.screen.sharer import ScreenSharer
 from client.core.session import QueueStatus, UserClient
+from client.core.session_controller import ControlFactory
 from client.core.system_summary import SystemSummary, collect_summary
 from client.qt.bridge import ClientBridge
 from client.qt.icons import icon_for

@@ -18,10 +18,6 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 
 from client.core.help_flow import (
-    CapabilitiesAsked,
-    ChatReceived,
-    ChatSent,
-    ClipboardWrite,
     CodeShown,
     Connected,
     ConsentAsked,
@@ -30,13 +26,23 @@ from client.core.help_flow import (
     Failed,
     FlowEvent,
     HelpFlow,
-    Notice,
-    PresenceChanged,
     QueueChanged,
     SummaryReady,
     VerificationFailed,
 )
 from client.core.session import HelpRequest
+from client.core.session_controller import (
+    CapabilitiesAsked,
+    ChatReceived,
+    ChatSent,
+    ClipboardWrite,
+    PresenceChanged,
+    Reconnected,
+    Reconnecting,
+)
+from client.qt.texts import ended_text, failed_text, session_notice
+from client.qt.wording import SCREENSHOT_NOTE
+from common.capability import Capability, parse_capabilities
 from common.net.runner import LoopThread
 
 
@@ -57,7 +63,10 @@ class ClientBridge(QObject):
         consent_withdrawn: the pending consent question is moot; close the dialog.
         verification_failed: the technician could not be verified; why (str).
         connected: the session is open (a Connected).
-        capabilities_asked: the technician asks for more (a tuple of str).
+        capabilities_asked: the technician asks for more: show or grow the one
+            prompt (a CapabilitiesAsked).
+        reconnecting: the link dropped; the monotonic deadline for it (float).
+        reconnected: the link is back, same technician and grants.
         chat_received: a chat line from the technician (str).
         chat_sent: a chat line of ours is on its way (str).
         notice: something to read: a status or a toast (str).
@@ -76,6 +85,8 @@ class ClientBridge(QObject):
     verification_failed = Signal(str)
     connected = Signal(object)
     capabilities_asked = Signal(object)
+    reconnecting = Signal(float)
+    reconnected = Signal()
     chat_received = Signal(str)
     chat_sent = Signal(str)
     notice = Signal(str)
@@ -111,7 +122,8 @@ class ClientBridge(QObject):
 
     def post_request(self, request: HelpRequest, screenshot: bool = False) -> None:
         """Put a help request in the queue and wait for a technician."""
-        self._submit(self._flow.post_request(request, screenshot=screenshot))
+        note = SCREENSHOT_NOTE if screenshot else ""
+        self._submit(self._flow.post_request(request, screenshot_note=note))
 
     @Slot()
     def stop(self) -> None:
@@ -126,12 +138,33 @@ class ClientBridge(QObject):
 
     @Slot(str, bool)
     def set_capability(self, capability: str, on: bool) -> None:
-        self._call(lambda: self._flow.set_capability(capability, on))
+        cap = Capability(capability)
+        self._call(lambda: self._flow.set_capability(cap, on))
 
     @Slot(object)
     def grant(self, capabilities: tuple[str, ...]) -> None:
-        granted = tuple(capabilities)
-        self._call(lambda: self._flow.grant(granted))
+        """The user chose to allow more (from the session bar)."""
+        caps = parse_capabilities(capabilities)
+
+        def grant_all() -> None:
+            for cap in caps:
+                self._flow.set_capability(cap, True)
+
+        self._call(grant_all)
+
+    @Slot(object)
+    def answer_request(self, capabilities: tuple[str, ...] | None) -> None:
+        """The answer to the technician's request: what was allowed, or None."""
+        answer = None if capabilities is None else parse_capabilities(capabilities)
+        self._call(lambda: self._flow.answer_request(answer))
+
+    @Slot(bool, bool)
+    def set_clipboard_directions(self, to_technician: bool, from_technician: bool) -> None:
+        self._call(
+            lambda: self._flow.set_clipboard_directions(
+                to_technician=to_technician, from_technician=from_technician
+            )
+        )
 
     @Slot(bool)
     def set_paused(self, paused: bool) -> None:
@@ -185,23 +218,34 @@ class ClientBridge(QObject):
                 self.consent_requested.emit(request)
             case ConsentWithdrawn():
                 self.consent_withdrawn.emit()
-            case VerificationFailed(reason):
-                self.verification_failed.emit(reason)
+            case VerificationFailed(detail):
+                self.verification_failed.emit(detail)
             case Connected():
                 self.connected.emit(event)
-            case CapabilitiesAsked(requested):
-                self.capabilities_asked.emit(requested)
+            case CapabilitiesAsked():
+                self.capabilities_asked.emit(event)
             case ChatReceived(text):
                 self.chat_received.emit(text)
             case ChatSent(text):
                 self.chat_sent.emit(text)
-            case Notice(text):
-                self.notice.emit(text)
             case ClipboardWrite(text):
                 self.clipboard_write.emit(text)
             case SummaryReady(text):
                 self.summary_ready.emit(text)
-            case Ended(reason, had_session):
-                self.ended.emit(reason, had_session)
-            case Failed(reason):
-                self.failed.emit(reason)
+            case Ended():
+                self.ended.emit(ended_text(event), event.had_session)
+            case Failed():
+                self.failed.emit(failed_text(event))
+            case Reconnecting(deadline):
+                self.reconnecting.emit(deadline)
+                self._notice(event)
+            case Reconnected():
+                self.reconnected.emit()
+                self._notice(event)
+            case _:
+                self._notice(event)
+
+    def _notice(self, event: FlowEvent) -> None:
+        text = session_notice(event)
+        if text is not None:
+            self.notice.emit(text)

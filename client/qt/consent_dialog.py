@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from client.core.wording import (
+from client.qt.wording import (
     CAPABILITY_CONSEQUENCES,
     CAPABILITY_LABELS,
     REPORT_STEPS,

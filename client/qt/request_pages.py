@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from client.core.request_form import MAX_NAME, RequestDraft
-from client.core.wording import (
+from client.qt.wording import (
     ANTI_SCAM,
     ANTI_SCAM_CONFIRM,
     ANTI_SCAM_DETAILS,

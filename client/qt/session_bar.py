@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from client.core.presence import Presence
 from client.qt.icons import icon_for
+from client.qt.tray_menu import describe
 from common.protocol.messages import CAPABILITIES
 from common.qt.widgets import plain_label
 
@@ -111,7 +112,7 @@ class SessionBar(QWidget):
         self._presence = presence
         self._updating = True
         try:
-            self.label.setText(presence.describe())
+            self.label.setText(describe(presence))
             for capability, box in self.toggles.items():
                 box.setChecked(capability in presence.granted)
             self.pause_button.setChecked(presence.paused)

@@ -24,12 +24,13 @@ from PySide6.QtGui import QClipboard
 
 from client.core.help_flow import Connected
 from client.core.presence import Presence, PresenceState
-from client.core.wording import joined_notice, left_notice, more_rights_notice
+from client.core.session_controller import CapabilitiesAsked
 from client.qt.bridge import ClientBridge
 from client.qt.consent_dialog import ALLOW_DELAY, MoreRightsDialog
 from client.qt.session_bar import SessionBar
 from client.qt.tray import Tray
 from client.qt.window import ClientWindow
+from client.qt.wording import joined_notice, left_notice, more_rights_notice
 
 
 __all__ = ["ClientShell"]
@@ -79,6 +80,7 @@ class ClientShell(QObject):
         self._technician = "The technician"
         self.notifications: list[tuple[str, str]] = []
         self.more_rights_dialog: MoreRightsDialog | None = None
+        self._more_by_user = False
         self.window = ClientWindow(
             bridge,
             allow_delay=allow_delay,
@@ -155,11 +157,14 @@ class ClientShell(QObject):
             self.notify(*joined_notice(session.technician, session.granted))
 
     @Slot(object)
-    def on_bridge_capabilities_asked(self, requested: object) -> None:
-        if not isinstance(requested, tuple) or not requested:
+    def on_bridge_capabilities_asked(self, asked: object) -> None:
+        if not isinstance(asked, CapabilitiesAsked) or not asked.capabilities:
             return
-        caps = tuple(str(c) for c in requested)
-        self.notify(*more_rights_notice(self._technician, caps))
+        caps = tuple(str(c) for c in asked.capabilities)
+        if asked.notify:
+            self.notify(*more_rights_notice(self._technician, caps))
+        # One prompt at a time: a grown request replaces the open dialog (and
+        # its Allow delay starts again, since what it asks for changed).
         self._ask_more(caps, by_user=False)
 
     @Slot(str)
@@ -191,7 +196,12 @@ class ClientShell(QObject):
 
     @Slot()
     def on_clipboard_data_changed(self) -> None:
-        if self._clipboard is not None and self._presence.state in _SHARING:
+        # While paused nothing leaves this computer, not even to the core.
+        if (
+            self._clipboard is not None
+            and self._presence.state in _SHARING
+            and not self._presence.paused
+        ):
             self._bridge.clipboard_changed(self._clipboard.text())
 
     # --- mid-session requests ---
@@ -209,6 +219,7 @@ class ClientShell(QObject):
         )
         dialog.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._more_by_user = by_user
         dialog.answered.connect(self.on_more_rights_answered)
         self.more_rights_dialog = dialog
         # Remote input waits until the user has answered (docs/control.md).
@@ -226,8 +237,11 @@ class ClientShell(QObject):
     def on_more_rights_answered(self, granted: tuple[str, ...] | None) -> None:
         self.more_rights_dialog = None
         self._bridge.set_dialog_open("more-rights", False)
-        if granted:
-            self._bridge.grant(tuple(granted))
+        if self._more_by_user:
+            if granted:
+                self._bridge.grant(tuple(granted))
+        else:
+            self._bridge.answer_request(tuple(granted) if granted else None)
 
     # --- the user's intents ---
 

@@ -10,8 +10,9 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from client.core.presence import Presence, tray_menu, tray_tooltip
+from client.core.presence import Presence
 from client.qt.icons import icon_for
+from client.qt.tray_menu import tray_menu, tray_tooltip
 
 
 __all__ = ["Tray"]

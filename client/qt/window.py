@@ -32,7 +32,6 @@ from client.core.help_flow import Connected
 from client.core.presence import Presence, PresenceState
 from client.core.request_form import RequestDraft, default_user_name
 from client.core.session import QueueStatus
-from client.core.wording import ANTI_SCAM, capability_list
 from client.qt.bridge import ClientBridge
 from client.qt.consent_dialog import ALLOW_DELAY, ConsentDialog, VerificationFailedDialog
 from client.qt.icons import icon_for
@@ -42,6 +41,7 @@ from client.qt.request_pages import (
     RequestFormPage,
     ScreenshotDialog,
 )
+from client.qt.wording import ANTI_SCAM, capability_list
 from common.net.pairing import ConsentRequest
 from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 

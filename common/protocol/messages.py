@@ -11,6 +11,7 @@ import dataclasses
 import enum
 from typing import ClassVar
 
+from common.capability import Capability
 from common.errors import ProtocolError
 from common.protocol.channels import CHANNEL_SPECS, Channel
 from common.protocol.codec import Message, message
@@ -29,6 +30,7 @@ __all__ = [
     "WHEEL_NOTCH",
     "AppMessage",
     "AuditEvent",
+    "CapabilityDeclined",
     "CapabilityGrant",
     "CapabilityRequest",
     "ChatText",
@@ -50,6 +52,7 @@ __all__ = [
     "ReleaseAll",
     "ScreenEncoding",
     "ScreenFrame",
+    "ScreenStopReason",
     "ScreenStopped",
     "SelectMonitor",
     "TextInput",
@@ -57,8 +60,8 @@ __all__ = [
     "WindowUpdate",
 ]
 
-# What a user may grant, each separately (security.md 4.1).
-CAPABILITIES = ("view", "control", "clipboard", "files")
+# What a user may grant, each separately (security.md 4.1), as wire strings.
+CAPABILITIES: tuple[str, ...] = tuple(c.value for c in Capability)
 
 
 class AppMessage(Message):
@@ -97,6 +100,23 @@ class CapabilityGrant(AppMessage):
 
     def check(self) -> None:
         _check_caps(self.capabilities)
+
+
+@message(67)
+class CapabilityDeclined(AppMessage):
+    """User to technician: these were not granted; asking again is refused for a while.
+
+    ``retry_after`` is in whole seconds (0: ask again whenever).
+    """
+
+    CHANNEL = Channel.CONTROL
+    capabilities: tuple[str, ...] = dataclasses.field(metadata={"max_items": 8, "item_max": 16})
+    retry_after: int = 0
+
+    def check(self) -> None:
+        _check_caps(self.capabilities)
+        if not 0 <= self.retry_after <= 3600:
+            raise ProtocolError("retry_after out of range")
 
 
 @message(66)
@@ -527,11 +547,25 @@ class CursorPosition(AppMessage):
             raise ProtocolError("cursor position out of range")
 
 
+class ScreenStopReason(enum.StrEnum):
+    """Why the user's side stopped sharing (the value travels in ScreenStopped.reason)."""
+
+    PAUSED = "paused"
+    VIEW_REVOKED = "view-revoked"
+    SESSION_ENDED = "session-ended"
+    FAILED = "failed"
+
+
 @message(135)
 class ScreenStopped(AppMessage):
-    """Sharer to viewer: no more frames for now (the user paused or took back view)."""
+    """Sharer to viewer: no more frames for now (the user paused or took back view).
 
-    CHANNEL = Channel.SCREEN
+    It travels on the control channel, so it overtakes any screen data still
+    queued (which the user's side discards when view ends). ``reason`` is a
+    :class:`ScreenStopReason` value; older peers sent free text.
+    """
+
+    CHANNEL = Channel.CONTROL
     reason: str = dataclasses.field(default="", metadata={"max": 200})
 
 

@@ -22,22 +22,31 @@ from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from common.capability import parse_capabilities
 from common.errors import DeskhandError
 from common.net.channel import SecureChannel
 from common.net.runner import LoopThread
-from common.protocol.messages import CAPABILITIES, AppMessage, ControlStatus
+from common.net.session_events import EndReason
+from common.protocol.messages import AppMessage
 from common.protocol.relay_wire import CloseCode
-from common.session import MessageReceived, SessionEnded, SessionEvent
 from technician.core.input import describe_control_status
 from technician.core.queue import QueueChange, QueueWatch
 from technician.core.screen.receiver import ScreenReceiver
 from technician.core.session import TechnicianClient
-from technician.core.technician_session import (
+from technician.core.session_controller import (
     ChatReceived,
-    GrantChanged,
-    TechnicianSession,
+    ClipboardMoved,
+    ClipboardWrite,
+    ControlStatusChanged,
+    GrantsChanged,
+    Reconnected,
+    Reconnecting,
+    RequestDeclined,
+    SessionClosed,
+    TechnicianSessionController,
     TechnicianSessionEvent,
 )
+from technician.qt.texts import clipboard_text, session_end_text
 
 
 __all__ = ["OpenSession", "QueueClosed", "SessionEnd", "TechnicianBridge"]
@@ -48,7 +57,6 @@ logger = logging.getLogger(__name__)
 _SIGN_IN_AGAIN = frozenset(
     {CloseCode.TOKEN_EXPIRED, CloseCode.ACCOUNT_DISABLED, CloseCode.UNAUTHORIZED}
 )
-_ENDED_BY_TECHNICIAN = "The technician ended the session."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +99,7 @@ class _Live:
     """One session's core objects (loop thread only)."""
 
     task: asyncio.Task[None] | None = None
-    channel: SecureChannel | None = None
-    session: TechnicianSession | None = None
-    receiver: ScreenReceiver | None = None
+    controller: TechnicianSessionController | None = None
 
 
 Pairing = Callable[[Callable[[str], None]], Awaitable[SecureChannel]]
@@ -116,6 +122,11 @@ class TechnicianBridge(QObject):
         chat_received: a chat line from the user (int key, str).
         chat_sent: a chat line of ours is on its way (int key, str).
         session_ended: an open session is over (int key, a SessionEnd).
+        clipboard_write: put the user's text on this clipboard (int key, str).
+        clipboard_moved: clipboard text crossed or was refused, in words (int key, str).
+        request_declined: the user declined; in words (int key, str).
+        reconnecting: the link dropped; the monotonic deadline (int key, float).
+        reconnected: the link is back (int key).
         failed: an action failed and nothing changed; why (str).
     """
 
@@ -132,6 +143,11 @@ class TechnicianBridge(QObject):
     chat_received = Signal(int, str)
     chat_sent = Signal(int, str)
     session_ended = Signal(int, object)
+    clipboard_write = Signal(int, str)
+    clipboard_moved = Signal(int, str)
+    request_declined = Signal(int, str)
+    reconnecting = Signal(int, float)
+    reconnected = Signal(int)
     failed = Signal(str)
 
     def __init__(
@@ -209,7 +225,15 @@ class TechnicianBridge(QObject):
 
     def request_keyframe(self, key: int) -> None:
         """Ask the user's side for a full picture."""
-        self._loop.call_soon(lambda: self._keyframe(key))
+        self._loop.call_soon(lambda: self._with(key, lambda c: c.request_keyframe()))
+
+    def set_clipboard_enabled(self, key: int, enabled: bool) -> None:
+        """The technician's clipboard switch for session ``key``."""
+        self._loop.call_soon(lambda: self._with(key, lambda c: c.set_clipboard_enabled(enabled)))
+
+    def clipboard_changed(self, key: int, text: str) -> None:
+        """The technician's clipboard holds new text (sent if the session allows it)."""
+        self._loop.call_soon(lambda: self._with(key, lambda c: c.clipboard_changed(text)))
 
     def shutdown(self, timeout: float = 3.0) -> None:
         """End every session and the queue watch, waiting at most timeout seconds."""
@@ -279,9 +303,12 @@ class TechnicianBridge(QObject):
     # --- loop thread: sessions ---
 
     def _start_pairing(self, key: int, requested: tuple[str, ...], pairing: Pairing) -> None:
-        unknown = sorted(set(requested) - set(CAPABILITIES))
-        if unknown or not requested:
-            self.session_failed.emit(key, f"Cannot ask for {', '.join(unknown) or 'nothing'}.")
+        try:
+            caps = parse_capabilities(requested)
+        except ValueError:
+            caps = ()
+        if not caps:
+            self.session_failed.emit(key, "Choose at least one thing to ask the user for.")
             return
         self._loop.submit(self._pair(key, pairing))
 
@@ -307,44 +334,54 @@ class TechnicianBridge(QObject):
             self.session_failed.emit(key, f"Could not connect: something went wrong: {exc}")
             return
         live.task = None
-        live.channel = channel
-        live.session = session = TechnicianSession(channel)
-        live.receiver = receiver = ScreenReceiver()
-        session.add_listener(lambda event: self._on_session_event(key, event))
-        channel.add_listener(lambda event: self._on_channel_event(key, event))
-        self.session_opened.emit(
-            key, OpenSession(session.granted, channel.sas, channel.device, receiver)
+        receiver = ScreenReceiver()
+        opened = OpenSession(tuple(channel.granted), channel.sas, channel.device, receiver)
+        self.session_opened.emit(key, opened)
+        live.controller = TechnicianSessionController(
+            channel,
+            lambda event: self._on_session_event(key, event),
+            receiver=receiver,
         )
-        if channel.ended is not None:  # it ended before we listened
-            self._on_channel_event(key, channel.ended)
 
     def _on_session_event(self, key: int, event: TechnicianSessionEvent) -> None:
         # Called in the loop thread: only emit.
-        if isinstance(event, GrantChanged):
-            self.grants_changed.emit(key, event.granted)
-        elif isinstance(event, ChatReceived):
-            self.chat_received.emit(key, event.text)
+        match event:
+            case GrantsChanged(granted):
+                self.grants_changed.emit(key, tuple(str(c) for c in granted))
+            case ControlStatusChanged(status):
+                self.control_status.emit(key, describe_control_status(status))
+            case ChatReceived(text):
+                self.chat_received.emit(key, text)
+            case ClipboardWrite(text):
+                self.clipboard_write.emit(key, text)
+            case ClipboardMoved(transfer):
+                self.clipboard_moved.emit(key, clipboard_text(transfer))
+            case RequestDeclined(capabilities, retry_after):
+                names = ", ".join(str(c) for c in capabilities)
+                wait = f" You can ask again in {retry_after} s." if retry_after else ""
+                self.request_declined.emit(key, f"The user declined: {names}.{wait}")
+            case Reconnecting(deadline):
+                self.reconnecting.emit(key, deadline)
+            case Reconnected():
+                self.reconnected.emit(key)
+            case SessionClosed():
+                live = self._live.pop(key, None)
+                if live is not None and live.controller is not None:
+                    live.controller.receiver.close()
+                clean = event.reason not in (EndReason.CONNECTION_LOST, EndReason.SECURITY)
+                self.session_ended.emit(
+                    key, SessionEnd(session_end_text(event), clean, event.by_peer)
+                )
 
-    def _on_channel_event(self, key: int, event: SessionEvent) -> None:
-        if isinstance(event, MessageReceived) and isinstance(event.message, ControlStatus):
-            self.control_status.emit(key, describe_control_status(event.message))
-        elif isinstance(event, SessionEnded):
-            live = self._live.pop(key, None)
-            if live is None:
-                return
-            if live.receiver is not None:
-                live.receiver.close()
-            reason = event.reason if event.by_peer else _ENDED_BY_TECHNICIAN
-            self.session_ended.emit(key, SessionEnd(reason, event.clean, event.by_peer))
+    def _with(self, key: int, action: Callable[[TechnicianSessionController], None]) -> None:
+        live = self._live.get(key)
+        if live is not None and live.controller is not None:
+            action(live.controller)
 
     def _start_screen(self, key: int) -> None:
-        live = self._live.get(key)
-        if live is None or live.channel is None or live.receiver is None:
-            return
-        if live.channel.ended is None:
-            live.receiver.attach(live.channel)
+        self._with(key, lambda c: c.start_screen())
 
-    async def _end(self, key: int) -> None:
+    async def _end(self, key: int, reason: EndReason = EndReason.TECHNICIAN_ENDED) -> None:
         live = self._live.get(key)
         if live is None:
             return
@@ -352,52 +389,36 @@ class TechnicianBridge(QObject):
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
-        elif live.session is not None and live.channel is not None and live.channel.ended is None:
-            await live.session.end(_ENDED_BY_TECHNICIAN)
+        elif live.controller is not None:
+            await live.controller.end(reason)
 
     def _request(self, key: int, capabilities: tuple[str, ...]) -> None:
         live = self._live.get(key)
-        if live is None or live.session is None:
+        if live is None or live.controller is None:
             self.failed.emit("Not connected: nothing was asked.")
             return
         try:
-            live.session.request(capabilities)
+            live.controller.request(parse_capabilities(capabilities))
         except (DeskhandError, ValueError) as exc:
             self.failed.emit(f"Could not ask the user: {_sentence(exc)}")
 
     def _send_chat(self, key: int, text: str) -> None:
         live = self._live.get(key)
-        if live is None or live.session is None:
+        if live is None or live.controller is None or not live.controller.send_chat(text):
             self.failed.emit("Not connected: the message was not sent.")
-            return
-        try:
-            live.session.send_chat(text)
-        except DeskhandError as exc:
-            self.failed.emit(f"The message was not sent: {_sentence(exc)}")
             return
         self.chat_sent.emit(key, text)
 
     def _send_input(self, key: int, msg: AppMessage) -> None:
-        live = self._live.get(key)
-        channel = live.channel if live is not None else None
-        if channel is not None and channel.ended is None:
-            try:
-                channel.send_nowait(msg)
-            except DeskhandError:
-                pass  # the session is closing; input dies with it
-
-    def _keyframe(self, key: int) -> None:
-        live = self._live.get(key)
-        if live is not None and live.receiver is not None:
-            live.receiver.request_keyframe("The technician asked for a refresh.")
+        self._with(key, lambda c: c.send_input(msg))
 
     async def _shutdown(self) -> None:
         await self._stop_watch()
-        ending = [self._end(key) for key in list(self._live)]
+        ending = [self._end(key, EndReason.TECHNICIAN_QUIT) for key in list(self._live)]
         await asyncio.gather(*ending, return_exceptions=True)
         for live in self._live.values():
-            if live.receiver is not None:
-                live.receiver.close()
+            if live.controller is not None:
+                live.controller.receiver.close()
 
 
 def _sentence(exc: BaseException) -> str:

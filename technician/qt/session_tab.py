@@ -14,8 +14,10 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -197,6 +199,26 @@ class SessionTab(QWidget):
         tools.addWidget(self.cancel_button)
         self.control_label = plain_label()
         self.control_label.setObjectName("control-state")
+        self.clipboard_box = QCheckBox("Share the clip&board")
+        self.clipboard_box.setObjectName("clipboard-share")
+        self.clipboard_box.setChecked(True)
+        self.clipboard_box.setToolTip(
+            "While the user allows clipboard, text you copy here goes to the user's "
+            "clipboard and text they copy comes to yours. Untick to keep yours private."
+        )
+        self.clipboard_box.toggled.connect(self.on_clipboard_toggled)
+        self.clipboard_label = plain_label(wrap=False)
+        self.clipboard_label.setObjectName("clipboard-state")
+        clip_row = QHBoxLayout()
+        clip_row.addWidget(self.control_label, 1)
+        clip_row.addWidget(self.clipboard_box)
+        clip_row.addWidget(self.clipboard_label)
+        self._reconnect_deadline = 0.0
+        self._reconnect_timer = QTimer(self)
+        self._reconnect_timer.setInterval(1000)
+        self._reconnect_timer.timeout.connect(self._render_reconnecting)
+        clipboard = QGuiApplication.clipboard()
+        clipboard.dataChanged.connect(self.on_clipboard_data_changed)
 
         self.screen_panel = ScreenPanel()
         self.chat = ChatPanel("User")
@@ -227,7 +249,7 @@ class SessionTab(QWidget):
         layout.addWidget(self.state_label)
         layout.addWidget(self.banner)
         layout.addLayout(tools)
-        layout.addWidget(self.control_label)
+        layout.addLayout(clip_row)
         layout.addWidget(split, 1)
         self._fill_diagnostics()
 
@@ -541,10 +563,67 @@ class SessionTab(QWidget):
         if "control" in self.granted and self._control_wanted:
             self.control_label.setText("The user allowed control.")
         self._update_capture()
+        self._render_clipboard()
 
     @Slot(str)
     def on_control_status(self, text: str) -> None:
         self.control_label.setText(text)
+
+    @Slot(str)
+    def on_request_declined(self, text: str) -> None:
+        self.control_label.setText(text)
+
+    # --- clipboard ---
+
+    def _render_clipboard(self) -> None:
+        allowed = "clipboard" in self.granted
+        self.clipboard_box.setEnabled(self.state is TabState.LIVE)
+        if self.state is not TabState.LIVE:
+            self.clipboard_label.setText("")
+        elif not allowed:
+            self.clipboard_label.setText("Clipboard: not allowed by the user")
+        elif self.clipboard_box.isChecked():
+            self.clipboard_label.setText("Clipboard: on")
+        else:
+            self.clipboard_label.setText("Clipboard: off here")
+
+    @Slot(bool)
+    def on_clipboard_toggled(self, on: bool) -> None:
+        self._bridge.set_clipboard_enabled(self.key, on)
+        self._render_clipboard()
+
+    @Slot()
+    def on_clipboard_data_changed(self) -> None:
+        # Only the tab in front takes the technician's clipboard.
+        if self.state is TabState.LIVE and self.isVisible() and "clipboard" in self.granted:
+            self._bridge.clipboard_changed(self.key, QGuiApplication.clipboard().text())
+
+    @Slot(str)
+    def on_clipboard_write(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+
+    @Slot(str)
+    def on_clipboard_moved(self, text: str) -> None:
+        self.clipboard_label.setText(text)
+
+    # --- resume ---
+
+    @Slot(float)
+    def on_reconnecting(self, deadline: float) -> None:
+        self._reconnect_deadline = deadline
+        self._reconnect_timer.start()
+        self._render_reconnecting()
+
+    def _render_reconnecting(self) -> None:
+        left = max(0, round(self._reconnect_deadline - time.monotonic()))
+        self.state_label.setText(
+            f"Connection lost. Reconnecting… (the session waits {left} s more)"
+        )
+
+    @Slot()
+    def on_reconnected(self) -> None:
+        self._reconnect_timer.stop()
+        self.state_label.setText("Reconnected. The session goes on with the same permissions.")
 
     @Slot(str)
     def on_chat_received(self, text: str) -> None:

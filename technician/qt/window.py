@@ -112,6 +112,11 @@ class TechnicianWindow(QMainWindow):
         bridge.chat_received.connect(self.on_bridge_chat_received)
         bridge.chat_sent.connect(self.on_bridge_chat_sent)
         bridge.session_ended.connect(self.on_bridge_session_ended)
+        bridge.clipboard_write.connect(self.on_bridge_clipboard_write)
+        bridge.clipboard_moved.connect(self.on_bridge_clipboard_moved)
+        bridge.request_declined.connect(self.on_bridge_request_declined)
+        bridge.reconnecting.connect(self.on_bridge_reconnecting)
+        bridge.reconnected.connect(self.on_bridge_reconnected)
         bridge.failed.connect(self.on_bridge_failed)
 
         if account:
@@ -423,6 +428,36 @@ class TechnicianWindow(QMainWindow):
         if tab is not None:
             tab.on_ended(end)
             self.status_label.setText(f"{tab.title()}: {tab.state_label.text()}")
+
+    @Slot(int, str)
+    def on_bridge_clipboard_write(self, key: int, text: str) -> None:
+        tab = self.sessions.get(key)
+        if tab is not None:
+            tab.on_clipboard_write(text)
+
+    @Slot(int, str)
+    def on_bridge_clipboard_moved(self, key: int, text: str) -> None:
+        tab = self.sessions.get(key)
+        if tab is not None:
+            tab.on_clipboard_moved(text)
+
+    @Slot(int, str)
+    def on_bridge_request_declined(self, key: int, text: str) -> None:
+        tab = self.sessions.get(key)
+        if tab is not None:
+            tab.on_request_declined(text)
+
+    @Slot(int, float)
+    def on_bridge_reconnecting(self, key: int, deadline: float) -> None:
+        tab = self.sessions.get(key)
+        if tab is not None:
+            tab.on_reconnecting(deadline)
+
+    @Slot(int)
+    def on_bridge_reconnected(self, key: int) -> None:
+        tab = self.sessions.get(key)
+        if tab is not None:
+            tab.on_reconnected()
 
     @Slot(str)
     def on_bridge_failed(self, reason: str) -> None:

@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from client.core.help_flow import SCREENSHOT_NOTE
 from client.core.session import HelpRequest, UserClient
-from client.core.wording import ANTI_SCAM, REPORT_STEPS
+from client.qt.wording import ANTI_SCAM, REPORT_STEPS
 from client.qt.consent_dialog import VerificationFailedDialog
 from common.errors import DeskhandError
 from common.net.pairing import PairingTimeouts

@@ -9,7 +9,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from client.core.wording import CAPABILITY_CONSEQUENCES, REPORT_STEPS
+from client.qt.wording import CAPABILITY_CONSEQUENCES, REPORT_STEPS
 from client.qt.consent_dialog import (
     ALLOW_DELAY,
     ConsentDialog,

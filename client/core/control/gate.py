@@ -45,8 +45,9 @@ order, into the injector), :meth:`messages_to_send` (to the technician) and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from typing import Protocol
 
+from common.capability import Capability
 from common.errors import InvalidState
 from common.protocol.messages import (
     ALT_MASK,
@@ -72,6 +73,7 @@ __all__ = [
     "ControlGate",
     "GateConfig",
     "GateEvent",
+    "GrantReader",
     "Hotkey",
     "HotkeyDetector",
     "InputMessage",
@@ -137,6 +139,16 @@ class GateEvent:
     released: int = 0
 
 
+class GrantReader(Protocol):
+    """What the gate reads from the capability authority (it keeps no copy)."""
+
+    @property
+    def granted(self) -> tuple[Capability, ...]: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+
 class ControlGate:
     """Consent and enforcement for remote input (see the module docstring)."""
 
@@ -144,14 +156,15 @@ class ControlGate:
         self,
         config: GateConfig | None = None,
         *,
-        granted: Iterable[str] = (),
+        grants: GrantReader,
         now: float = 0.0,
     ) -> None:
         self._config = config or GateConfig()
-        self._granted = "control" in set(granted)
+        self._grants = grants
         self._stopped = False
         self._dialog = False
-        self._paused = False
+        # What sync() saw last: only to name the cause of a change.
+        self._seen = (self._control_granted(), grants.paused)
         self._ended = False
         self._user_until = float("-inf")
         self._state = self._derive(now)
@@ -181,9 +194,9 @@ class ControlGate:
     def _derive(self, now: float) -> ControlState:
         if self._ended:
             return ControlState.ENDED
-        if not self._granted:
+        if not self._control_granted():
             return ControlState.STOPPED if self._stopped else ControlState.OFF
-        if self._dialog or self._paused:
+        if self._dialog or self._grants.paused:
             return ControlState.PAUSED
         if now < self._user_until:
             return ControlState.USER_ACTIVE
@@ -212,31 +225,35 @@ class ControlGate:
 
     # --- inputs ---
 
-    def set_granted(self, capabilities: Iterable[str], now: float) -> None:
-        """The user's current grants (control matters here)."""
+    def _control_granted(self) -> bool:
+        return Capability.CONTROL in self._grants.granted
+
+    def sync(self, now: float) -> None:
+        """The authority's grants or pause may have changed: follow them."""
         self._check_open()
-        granted = "control" in set(capabilities)
-        if granted == self._granted:
+        seen = (self._control_granted(), self._grants.paused)
+        if seen == self._seen:
             return
-        self._granted = granted
-        if granted:
+        (was_granted, _), self._seen = self._seen, seen
+        granted, paused = seen
+        if granted and not was_granted:
             self._stopped = False
-        self._update(now, "granted" if granted else "revoked")
+        if granted != was_granted:
+            cause = "granted" if granted else "revoked"
+        else:
+            cause = "paused" if paused else "resumed"
+        self._update(now, cause)
 
     def stop(self, now: float) -> None:
-        """The user took control back (hotkey or Stop): revoke control now."""
-        self._check_open()
-        self._granted = False
-        self._stopped = True
-        self._update(now, "stopped")
+        """The user took control back (hotkey or Stop).
 
-    def set_paused(self, paused: bool, now: float) -> None:
-        """The user paused the session (nothing shared, no input) or resumed it."""
+        The caller revokes "control" in the authority; this remembers that it
+        was the user's stop (STOPPED, not OFF) until control is granted again.
+        """
         self._check_open()
-        if paused == self._paused:
-            return
-        self._paused = paused
-        self._update(now, "paused" if paused else "resumed")
+        self._stopped = True
+        self._seen = (self._control_granted(), self._grants.paused)
+        self._update(now, "stopped")
 
     def set_dialog_open(self, is_open: bool, now: float) -> None:
         """A Deskhand consent dialog or menu is open (remote input must not reach it)."""

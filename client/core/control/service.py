@@ -1,19 +1,21 @@
-"""ControlService: the gate, the injector, local activity and the clipboard on one channel.
+"""ControlService: the gate, the injector and local activity for one session.
 
-The thin asyncio adapter around the pure parts. It lives in the loop thread
-of the user's :class:`~common.net.channel.SecureChannel`::
+The thin asyncio adapter around the pure parts, in the loop thread of the
+user's session controller, which owns it::
 
-    service = ControlService.for_x11(channel, granted=channel.granted, clipboard_port=port)
-    service.start()                       # listens to the channel and the X display
-    service.apply_presence(presence)      # UserSession's grants and pause (PresenceChanged)
+    service = ControlService.for_x11(channel, authority)
+    service.start()                       # watches the X display
+    service.receive(msg)                  # an input message the authority admitted
+    service.sync()                        # the authority's grants or pause changed
     service.set_dialog_open(True)         # a Deskhand dialog is open: pause remote input
-    service.stop_control()                # take control back (the hotkey does this itself)
-    service.clipboard_changed(text)       # the user's clipboard changed
+    service.close()                       # the session is over
 
-When the session ends (cleanly or because the link dropped) the service
-releases every key and button the technician held, then, ``restore_delay``
-seconds later, restores the keymap and closes its X connections. See
-docs/control.md for the whole wiring.
+The service never decides what is granted: the gate reads the capability
+authority. The stop hotkey (Ctrl+Alt+Shift+End) is reported to
+``on_stop_requested``; the controller ends the whole session. When the
+service closes it releases every key and button the technician held, then,
+``restore_delay`` seconds later, restores the keymap and closes its X
+connections. See docs/control.md for the whole wiring.
 """
 
 from __future__ import annotations
@@ -22,28 +24,25 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 from client.core.control.activity import InjectionLedger, LocalInput, XActivityMonitor
-from client.core.control.clipboard import ClipboardPort, ClipboardSync, ClipboardTransfer
 from client.core.control.gate import (
     DEFAULT_STOP_HOTKEY,
     ControlGate,
     GateConfig,
     GateEvent,
+    GrantReader,
     Hotkey,
     HotkeyDetector,
     InputMessage,
 )
+from client.core.control.hotkey import GlobalHotkey, HotkeyUnavailable
 from client.core.control.injector import InjectorPort, WheelAccumulator, XInjector
-from client.core.presence import Presence
 from common.errors import DeskhandError
 from common.protocol.messages import (
     AppMessage,
-    CapabilityGrant,
-    ClipboardPolicy,
-    ClipboardText,
     ControlState,
     ControlStatus,
     KeyEvent,
@@ -53,22 +52,29 @@ from common.protocol.messages import (
     TextInput,
     Wheel,
 )
-from common.session import MessageReceived, SessionEnded, SessionEvent
 
 
-__all__ = ["ActivityPort", "ChannelPort", "ControlEvent", "ControlService"]
+__all__ = ["INPUT_MESSAGES", "ActivityPort", "ChannelPort", "ControlService"]
 
 logger = logging.getLogger(__name__)
 
-ControlEvent = GateEvent | ClipboardTransfer
-_INPUT = (PointerMove, PointerButton, Wheel, KeyEvent, TextInput, ReleaseAll)
+INPUT_MESSAGES = (PointerMove, PointerButton, Wheel, KeyEvent, TextInput, ReleaseAll)
 
 
 class ChannelPort(Protocol):
     """The parts of SecureChannel the service uses."""
 
     def send_nowait(self, msg: AppMessage) -> None: ...
-    def add_listener(self, listener: Callable[[SessionEvent], None]) -> None: ...
+
+
+class HotkeyPort(Protocol):
+    """The global stop-hotkey grab (GlobalHotkey, or a test fake)."""
+
+    def fileno(self) -> int: ...
+    def read(self) -> int: ...
+    @property
+    def grabbed(self) -> bool: ...
+    def close(self) -> None: ...
 
 
 class ActivityPort(Protocol):
@@ -84,54 +90,47 @@ def _is_release(msg: InputMessage) -> bool:
 
 
 class ControlService:
-    """Remote control and clipboard for one session, on the user's side.
+    """Remote control for one session, on the user's side.
 
     Args:
-        channel: the session's channel (only send_nowait and add_listener).
+        channel: where ControlStatus goes (only send_nowait).
         injector: where accepted input goes.
+        authority: the capability authority (the gate reads it).
         monitor: the user's own input, to pause remote input and catch the
             stop hotkey; None disables both.
-        clipboard: clipboard sync; None leaves the clipboard channel alone.
-        granted: the capabilities granted at consent.
-        on_event: called with every GateEvent and ClipboardTransfer (for the
-            session record and the UI).
-        on_control_stopped: called when the user takes control back (the
-            stop hotkey or :meth:`stop_control`), after input has stopped and
-            everything held was released. The app revokes "control" where it
-            keeps the grants (``UserSession.set_capability("control", False)``
-            announces it). Without it, the service sends the CapabilityGrant.
+        on_event: called with every GateEvent (for the session record and the UI).
+        on_stop_requested: the user pressed the stop hotkey: end the session.
 
     Attributes:
-        finished: set once the session is over and the X resources are freed.
+        finished: set once the service has closed and the X resources are freed.
     """
 
     def __init__(
         self,
         channel: ChannelPort,
         injector: InjectorPort,
+        authority: GrantReader,
         *,
         monitor: ActivityPort | None = None,
-        clipboard: ClipboardSync | None = None,
-        granted: Iterable[str] = (),
         config: GateConfig | None = None,
         hotkey: Hotkey = DEFAULT_STOP_HOTKEY,
         clock: Callable[[], float] = time.monotonic,
         restore_delay: float = 0.5,
-        on_event: Callable[[ControlEvent], None] | None = None,
-        on_control_stopped: Callable[[], None] | None = None,
+        on_event: Callable[[GateEvent], None] | None = None,
+        on_stop_requested: Callable[[], None] | None = None,
+        global_hotkey: HotkeyPort | None = None,
     ) -> None:
         self._channel = channel
+        self._global_hotkey = global_hotkey
         self._injector = injector
         self._monitor = monitor
-        self._clipboard = clipboard
-        self._granted = tuple(granted)
         self._clock = clock
-        self._gate = ControlGate(config, granted=self._granted, now=clock())
+        self._gate = ControlGate(config, grants=authority, now=clock())
         self._hotkey = HotkeyDetector(hotkey)
         self._wheel = WheelAccumulator()
         self._restore_delay = restore_delay
         self._on_event = on_event
-        self._on_control_stopped = on_control_stopped
+        self._on_stop_requested = on_stop_requested
         self._pending: collections.deque[InputMessage] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
         self._retry_at = 0.0
@@ -143,16 +142,15 @@ class ControlService:
     def for_x11(
         cls,
         channel: ChannelPort,
+        authority: GrantReader,
         *,
         display: str | None = None,
-        granted: Iterable[str] = (),
-        clipboard_port: ClipboardPort | None = None,
         watch_local_input: bool = True,
         config: GateConfig | None = None,
         hotkey: Hotkey = DEFAULT_STOP_HOTKEY,
         restore_delay: float = 0.5,
-        on_event: Callable[[ControlEvent], None] | None = None,
-        on_control_stopped: Callable[[], None] | None = None,
+        on_event: Callable[[GateEvent], None] | None = None,
+        on_stop_requested: Callable[[], None] | None = None,
     ) -> ControlService:
         """A service that injects into X display (default: $DISPLAY) with XTest.
 
@@ -168,21 +166,22 @@ class ControlService:
             except Exception:
                 injector.close()
                 raise
-        granted = tuple(granted)
-        clipboard = None
-        if clipboard_port is not None:
-            clipboard = ClipboardSync(clipboard_port, granted=granted)
+        global_hotkey: HotkeyPort | None = None
+        try:
+            global_hotkey = GlobalHotkey(display, keysym=hotkey.keysym, modifiers=hotkey.modifiers)
+        except HotkeyUnavailable as exc:  # taken by another program: the detector stays
+            logger.warning("%s", exc)
         return cls(
             channel,
             injector,
+            authority,
             monitor=monitor,
-            clipboard=clipboard,
-            granted=granted,
             config=config,
             hotkey=hotkey,
             restore_delay=restore_delay,
             on_event=on_event,
-            on_control_stopped=on_control_stopped,
+            on_stop_requested=on_stop_requested,
+            global_hotkey=global_hotkey,
         )
 
     # --- public, loop thread ---
@@ -190,10 +189,6 @@ class ControlService:
     @property
     def state(self) -> ControlState:
         return self._gate.state
-
-    @property
-    def granted(self) -> tuple[str, ...]:
-        return self._granted
 
     @property
     def gate(self) -> ControlGate:
@@ -204,41 +199,28 @@ class ControlService:
         return self._injector
 
     def start(self) -> None:
-        """Start listening (call in the channel's loop thread)."""
+        """Start watching local input (call in the controller's loop thread)."""
         self._loop = asyncio.get_running_loop()
-        self._channel.add_listener(self._on_session_event)
         if self._monitor is not None:
             self._loop.add_reader(self._monitor.fileno(), self._on_local_input)
-        if self._clipboard is not None:
-            self._clipboard.start()
+        if self._global_hotkey is not None:
+            self._loop.add_reader(self._global_hotkey.fileno(), self._on_global_hotkey)
         # Tell the technician where control stands from the start.
         self._send(ControlStatus(self._gate.state, 0))
         self._pump()
 
-    def set_granted(self, capabilities: Iterable[str], *, announce: bool = False) -> None:
-        """The user's capabilities now; with announce, also tell the technician."""
+    def receive(self, msg: InputMessage) -> None:
+        """An input message from the technician (the gate still decides)."""
         if self._closing:
             return
-        self._granted = tuple(capabilities)
-        self._gate.set_granted(self._granted, self._clock())
-        if self._clipboard is not None:
-            self._clipboard.set_granted(self._granted)
+        self._gate.receive_input(msg, self._clock())
         self._pump()
-        if announce:
-            self._send(CapabilityGrant(self._granted))
 
-    def set_paused(self, paused: bool) -> None:
-        """The user paused the session (or resumed it)."""
+    def sync(self) -> None:
+        """The authority's grants or pause changed."""
         if not self._closing:
-            self._gate.set_paused(paused, self._clock())
+            self._gate.sync(self._clock())
             self._pump()
-
-    def apply_presence(self, presence: Presence) -> None:
-        """Follow UserSession: its grants and its pause (call on every PresenceChanged)."""
-        if self._closing:
-            return
-        self.set_granted(presence.granted)
-        self.set_paused(presence.paused)
 
     def set_dialog_open(self, is_open: bool) -> None:
         """A Deskhand dialog or menu is open: no remote input may reach it."""
@@ -246,30 +228,12 @@ class ControlService:
             self._gate.set_dialog_open(is_open, self._clock())
             self._pump()
 
-    def stop_control(self) -> None:
-        """The user takes control back: stop input, release everything, revoke control."""
+    def mark_stopped(self) -> None:
+        """The user took control back (the caller revoked "control" in the authority)."""
         if self._closing or self._gate.state is ControlState.STOPPED:
             return
         self._gate.stop(self._clock())
-        self._granted = tuple(c for c in self._granted if c != "control")
         self._pump()
-        if self._on_control_stopped is not None:
-            self._on_control_stopped()
-        else:
-            self._send(CapabilityGrant(self._granted))
-
-    def set_clipboard_directions(self, *, to_technician: bool, from_technician: bool) -> None:
-        if self._clipboard is not None and not self._closing:
-            self._clipboard.set_directions(
-                to_technician=to_technician, from_technician=from_technician
-            )
-            self._pump()
-
-    def clipboard_changed(self, text: str) -> None:
-        """The user's clipboard holds new text."""
-        if self._clipboard is not None and not self._closing:
-            self._clipboard.local_changed(text)
-            self._pump()
 
     def close(self) -> None:
         """End control for good: release everything now, free X resources shortly."""
@@ -285,6 +249,10 @@ class ControlService:
             if self._loop is not None:
                 self._loop.remove_reader(self._monitor.fileno())
             self._monitor.close()
+        if self._global_hotkey is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._global_hotkey.fileno())
+            self._global_hotkey.close()
         if self._loop is not None and self._restore_delay > 0:
             # Let clients read the keymap for the last keys typed before undoing it.
             self._loop.call_later(self._restore_delay, self._finish)
@@ -300,20 +268,19 @@ class ControlService:
 
     # --- events ---
 
-    def _on_session_event(self, event: SessionEvent) -> None:
-        if isinstance(event, SessionEnded):
-            self.close()
+    def _on_global_hotkey(self) -> None:
+        hotkey = self._global_hotkey
+        assert hotkey is not None
+        try:
+            presses = hotkey.read()
+        except Exception:
+            logger.exception("the stop hotkey's connection failed; detecting it from raw events")
+            if self._loop is not None:
+                self._loop.remove_reader(hotkey.fileno())
+            self._global_hotkey = None
             return
-        if not isinstance(event, MessageReceived) or self._closing:
-            return
-        msg = event.message
-        if isinstance(msg, _INPUT):
-            self._gate.receive_input(msg, self._clock())
-        elif isinstance(msg, (ClipboardText, ClipboardPolicy)) and self._clipboard is not None:
-            self._clipboard.receive(msg)
-        else:
-            return
-        self._pump()
+        if presses and not self._closing and self._on_stop_requested is not None:
+            self._on_stop_requested()
 
     def _on_local_input(self) -> None:
         assert self._monitor is not None
@@ -328,13 +295,16 @@ class ControlService:
             return
         now = self._clock()
         stop = False
+        grabbed = self._global_hotkey is not None and self._global_hotkey.grabbed
         for event in found:
-            self._gate.receive_local_input(now)
+            if not event.technician_console:  # the technician's own hands on a shared desktop
+                self._gate.receive_local_input(now)
+            # The detector always follows the keys; it acts only without a working grab.
             if event.kind == "key" and self._hotkey.feed(event.keysym, event.pressed):
-                stop = True
+                stop = stop or not grabbed
         self._pump()
-        if stop:
-            self.stop_control()
+        if stop and self._on_stop_requested is not None:
+            self._on_stop_requested()
 
     # --- the pump ---
 
@@ -354,11 +324,7 @@ class ControlService:
         self._inject_pending()
         for msg in gate.messages_to_send():
             self._send(msg)
-        events: list[ControlEvent] = list(gate.events_received())
-        if self._clipboard is not None:
-            for clip in self._clipboard.messages_to_send():
-                self._send(clip)
-            events.extend(self._clipboard.events_received())
+        events = gate.events_received()
         if self._on_event is not None:
             for event in events:
                 self._on_event(event)

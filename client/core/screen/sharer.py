@@ -31,6 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from client.core.screen.capture import CaptureError, Monitor, MssCapture, ScreenCapture
 from client.core.screen.cursor import CursorTracker, shape_from_xfixes
@@ -43,6 +44,7 @@ from common.errors import DeskhandError, InvalidState
 from common.net.channel import SecureChannel
 from common.protocol.messages import (
     MAX_MONITORS,
+    AppMessage,
     FrameAck,
     KeyframeRequest,
     MonitorList,
@@ -53,10 +55,10 @@ from common.protocol.messages import (
 )
 from common.screen.frame import encoded_size, pack_rects
 from common.screen.geometry import Rect
-from common.session import SessionEnded, SessionEvent
+from common.session import MessageReceived, SecureSession, SessionEnded, SessionEvent
 
 
-__all__ = ["FrameRecord", "ScreenSharer", "SharerConfig", "SharerStats"]
+__all__ = ["FrameRecord", "ScreenSharer", "SharerConfig", "SharerStats", "follow_channel"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +149,21 @@ EventsFactory = Callable[
 ]
 
 
+class ScreenChannel(Protocol):
+    """Where a sharer sends: a SecureChannel, or the session controller's gated port."""
+
+    @property
+    def session(self) -> SecureSession: ...
+    def send_nowait(self, msg: AppMessage) -> None: ...
+    async def send(self, msg: AppMessage) -> None: ...
+
+
 class ScreenSharer:
-    """Shares the user's screen over a SecureChannel (one sharing session).
+    """Shares the user's screen over a channel (one sharing session).
 
     Args:
-        channel: the open session; frames go on its SCREEN channel.
+        channel: the open session (or a gated port onto it); frames go on
+            its SCREEN channel.
         config: see SharerConfig.
         capture_factory: builds the capture backend, in the worker thread
             (default: MssCapture on config.display).
@@ -164,7 +176,7 @@ class ScreenSharer:
 
     def __init__(
         self,
-        channel: SecureChannel,
+        channel: ScreenChannel,
         config: SharerConfig | None = None,
         *,
         capture_factory: CaptureFactory | None = None,
@@ -262,7 +274,6 @@ class ScreenSharer:
         if self._events is not None:
             loop.add_reader(self._events.fileno(), self._process_x_events)
         self._running = True
-        self._channel.add_listener(self._on_channel_event)
         self._refresh_monitors()
         self._task = asyncio.create_task(self._run(), name="deskhand-screen-sharer")
         if cfg.cursor and self._events is not None:
@@ -389,14 +400,10 @@ class ScreenSharer:
     def _on_cursor_change(self) -> None:
         self._cursor_changed = True
 
-    def _on_channel_event(self, event: SessionEvent) -> None:
+    def receive(self, msg: FrameAck | KeyframeRequest | SelectMonitor) -> None:
+        """A screen message from the viewer (routed here by the session controller)."""
         if not self._running:
             return
-        if isinstance(event, SessionEnded):
-            self._running = False
-            self._wake.set()
-            return
-        msg = event.message
         if isinstance(msg, FrameAck):
             self._on_ack(msg)
         elif isinstance(msg, KeyframeRequest):
@@ -404,9 +411,13 @@ class ScreenSharer:
             self._cursor_changed = True
             self._send_monitor_list()
             self.request_keyframe()
-        elif isinstance(msg, SelectMonitor):
-            if msg.index <= len(self._monitors):
-                self.select_monitor(msg.index)
+        elif msg.index <= len(self._monitors):
+            self.select_monitor(msg.index)
+
+    def session_ended(self) -> None:
+        """The session is over: stop sending at once (stop() still frees the display)."""
+        self._running = False
+        self._wake.set()
 
     def _on_ack(self, ack: FrameAck) -> None:
         now = self._clock()
@@ -646,3 +657,21 @@ _ENCODING_NAMES = {
     ScreenEncoding.FILL: "fill",
     ScreenEncoding.PALETTE: "palette",
 }
+
+
+def follow_channel(channel: SecureChannel, sharer: ScreenSharer) -> None:
+    """Feed a sharer from a channel directly, without a session controller.
+
+    For benchmarks and tests of the screen pipeline alone; the apps route
+    through their session controller instead.
+    """
+
+    def on_event(event: SessionEvent) -> None:
+        if isinstance(event, SessionEnded):
+            sharer.session_ended()
+        elif isinstance(event, MessageReceived) and isinstance(
+            event.message, FrameAck | KeyframeRequest | SelectMonitor
+        ):
+            sharer.receive(event.message)
+
+    channel.add_listener(on_event)

@@ -42,6 +42,7 @@ from common.protocol.messages import (
     ScreenEncoding,
     ScreenFrame,
     ScreenStopped,
+    ScreenStopReason,
     SelectMonitor,
 )
 from common.screen.geometry import Rect
@@ -71,6 +72,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+ScreenMessage = ScreenFrame | CursorPosition | CursorShape | MonitorList | ScreenStopped
+SCREEN_MESSAGES = (ScreenFrame, CursorPosition, CursorShape, MonitorList, ScreenStopped)
+_STOPPED = "The user stopped sharing the screen."
+_STOP_REASONS = {
+    ScreenStopReason.PAUSED.value: "The user paused the session.",
+    ScreenStopReason.VIEW_REVOKED.value: _STOPPED,
+    ScreenStopReason.SESSION_ENDED.value: "The session ended.",
+    ScreenStopReason.FAILED.value: "Screen sharing failed on the user's computer.",
+}
 
 ENCODING_NAMES = {
     ScreenEncoding.RAW_BGRA: "raw",
@@ -260,7 +271,16 @@ class ScreenReceiver:
         self._listeners.append(listener)
 
     def attach(self, channel: SecureChannel) -> None:
-        """Start receiving from channel; call in the channel's event loop."""
+        """Start receiving from channel, listening to it directly.
+
+        For the receiver on its own (tests, benchmarks); the console's session
+        controller calls :meth:`bind` and routes messages to :meth:`receive`.
+        """
+        self.bind(channel)
+        channel.add_listener(self._on_channel_event)
+
+    def bind(self, channel: SecureChannel) -> None:
+        """Start the decoder for channel (acks go there); call in the channel's event loop."""
         if self._channel is not None:
             raise RuntimeError("already attached")
         self._loop = asyncio.get_running_loop()
@@ -270,7 +290,6 @@ class ScreenReceiver:
             target=self._decode_loop, name="deskhand-screen-decode", daemon=True
         )
         self._thread.start()
-        channel.add_listener(self._on_channel_event)
         self.request_keyframe("The viewer joined.")
 
     def close(self, timeout: float = 5.0) -> None:
@@ -331,14 +350,21 @@ class ScreenReceiver:
                 logger.exception("a screen listener failed")
 
     def _on_channel_event(self, event: SessionEvent) -> None:
+        if isinstance(event, SessionEnded):
+            self.session_ended(event.reason)
+        elif isinstance(event, MessageReceived) and isinstance(event.message, SCREEN_MESSAGES):
+            self.receive(event.message)
+
+    def session_ended(self, reason: str) -> None:
+        """The session is over: stop decoding."""
+        if not self._closed:
+            self._emit(StatusChanged(f"Screen sharing ended: {reason}"))
+            self.close()
+
+    def receive(self, msg: ScreenMessage) -> None:
+        """A screen message from the user's side (routed by the session controller)."""
         if self._closed:
             return
-        if isinstance(event, SessionEnded):
-            self._emit(StatusChanged(f"Screen sharing ended: {event.reason}"))
-            self.close()
-            return
-        assert isinstance(event, MessageReceived)
-        msg = event.message
         if isinstance(msg, ScreenFrame):
             self._enqueue(msg)
         elif isinstance(msg, CursorPosition):
@@ -350,8 +376,8 @@ class ScreenReceiver:
         elif isinstance(msg, MonitorList):
             self.monitors = MonitorsChanged(tuple(msg.monitors), msg.selected)
             self._emit(self.monitors)
-        elif isinstance(msg, ScreenStopped):
-            self._emit(StatusChanged(msg.reason or "The user stopped sharing the screen."))
+        else:
+            self._emit(StatusChanged(_STOP_REASONS.get(msg.reason, msg.reason) or _STOPPED))
 
     def _on_cursor_shape(self, msg: CursorShape) -> None:
         try:

@@ -13,6 +13,8 @@ from client.core.control.gate import (
     HotkeyDetector,
     InputMessage,
 )
+from client.core.authority import CapabilityAuthority
+from common.capability import Capability, parse_capabilities
 from common.errors import InvalidState
 from common.protocol import messages as m
 from common.protocol.messages import ControlState, ControlStatus
@@ -22,14 +24,37 @@ SHIFT_L, CONTROL_L, ALT_L, END = 0xFFE1, 0xFFE3, 0xFFE9, 0xFF57
 CONFIG = GateConfig(user_pause=1.0, notice_interval=1.0, max_held=4)
 
 
+class GateUnderTest(ControlGate):
+    """The gate with its own authority, changed the way the session controller does."""
+
+    def __init__(
+        self, config: GateConfig, *, granted: tuple[str, ...] = (), now: float = 0.0
+    ) -> None:
+        self.authority = CapabilityAuthority(parse_capabilities(granted))
+        super().__init__(config, grants=self.authority, now=now)
+
+    def set_granted(self, capabilities: tuple[str, ...], now: float) -> None:
+        self.authority.revoke(tuple(Capability))
+        self.authority.grant(parse_capabilities(capabilities))
+        self.sync(now)
+
+    def set_paused(self, paused: bool, now: float) -> None:
+        self.authority.set_paused(paused)
+        self.sync(now)
+
+    def stop(self, now: float) -> None:
+        self.authority.revoke((Capability.CONTROL,))
+        super().stop(now)
+
+
 def active_gate(now: float = 0.0) -> ControlGate:
-    gate = ControlGate(CONFIG, granted=("view", "control"), now=now)
+    gate = GateUnderTest(CONFIG, granted=("view", "control"), now=now)
     assert gate.state is ControlState.ACTIVE
     return gate
 
 
 def test_without_control_input_is_refused_and_the_technician_is_told_why() -> None:
-    gate = ControlGate(CONFIG, granted=("view",))
+    gate = GateUnderTest(CONFIG, granted=("view",))
     assert gate.state is ControlState.OFF
     assert not gate.receive_input(m.PointerMove(10, 10), 5.0)
     assert not gate.receive_input(m.KeyEvent(ord("a"), True), 5.1)
@@ -43,7 +68,7 @@ def test_without_control_input_is_refused_and_the_technician_is_told_why() -> No
 
 
 def test_granting_control_lets_input_through_in_order() -> None:
-    gate = ControlGate(CONFIG, granted=("view",))
+    gate = GateUnderTest(CONFIG, granted=("view",))
     gate.set_granted(("view", "control"), 1.0)
     assert gate.state is ControlState.ACTIVE
     assert gate.messages_to_send() == [ControlStatus(ControlState.ACTIVE, 0)]
@@ -148,7 +173,7 @@ def test_close_releases_everything_for_good() -> None:
 
 
 def test_releases_of_what_is_not_held_are_dropped_silently() -> None:
-    gate = ControlGate(CONFIG)
+    gate = GateUnderTest(CONFIG)
     assert gate.receive_input(m.KeyEvent(ord("a"), False), 0.0)
     assert gate.receive_input(m.PointerButton(1, False), 0.0)
     assert gate.receive_input(m.ReleaseAll(), 0.0)
@@ -240,7 +265,7 @@ OPERATIONS = st.one_of(
 def test_the_gate_never_leaves_anything_held_and_never_injects_without_consent(
     steps: list[tuple[tuple[str, object], float]], granted: bool
 ) -> None:
-    gate = ControlGate(CONFIG, granted=("control",) if granted else ())
+    gate = GateUnderTest(CONFIG, granted=("control",) if granted else ())
     now = 0.0
     down_keys: set[int] = set()
     down_buttons: set[int] = set()

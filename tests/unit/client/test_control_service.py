@@ -1,4 +1,4 @@
-"""ControlService with fakes: the pump between channel, gate, injector, monitor and clipboard."""
+"""ControlService with fakes: the pump between the controller, gate, injector and monitor."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from client.core.control.activity import LocalInput
-from client.core.control.clipboard import ClipboardSync
+from client.core.authority import CapabilityAuthority
 from client.core.control.gate import GateConfig, GateEvent
-from client.core.control.service import ControlEvent, ControlService
-from client.core.presence import Presence
+from client.core.control.service import INPUT_MESSAGES, ControlService
+from common.capability import Capability, parse_capabilities
 from common.errors import InvalidState
 from common.protocol import messages as m
-from common.protocol.channels import Channel
 from common.protocol.messages import ControlState, ControlStatus
-from common.session import MessageReceived, SessionEnded, SessionEvent
 
 
 class FakeChannel:
+    """Sends are recorded; delivery routes input to the service as the controller does."""
+
     def __init__(self) -> None:
         self.sent: list[m.AppMessage] = []
-        self.listeners: list[Callable[[SessionEvent], None]] = []
+        self.service: ControlService | None = None
         self.closed = False
 
     def send_nowait(self, msg: m.AppMessage) -> None:
@@ -31,17 +31,15 @@ class FakeChannel:
             raise InvalidState("the session is closed")
         self.sent.append(msg)
 
-    def add_listener(self, listener: Callable[[SessionEvent], None]) -> None:
-        self.listeners.append(listener)
-
     def deliver(self, msg: m.AppMessage) -> None:
-        for listener in self.listeners:
-            listener(MessageReceived(msg.CHANNEL, msg))
+        assert self.service is not None
+        if isinstance(msg, INPUT_MESSAGES):
+            self.service.receive(msg)
 
     def end(self) -> None:
         self.closed = True
-        for listener in self.listeners:
-            listener(SessionEnded("gone", clean=False, by_peer=True))
+        assert self.service is not None
+        self.service.close()
 
 
 class FakeInjector:
@@ -106,14 +104,6 @@ class FakeMonitor:
                 pass
 
 
-class Clipboard:
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def set_text(self, text: str) -> None:
-        self.texts.append(text)
-
-
 @pytest.fixture
 def monitor() -> Iterator[FakeMonitor]:
     fake = FakeMonitor()
@@ -125,20 +115,28 @@ def make(
     monitor: FakeMonitor | None = None,
     granted: tuple[str, ...] = ("view", "control"),
     **kwargs: object,
-) -> tuple[ControlService, FakeChannel, FakeInjector, list[ControlEvent]]:
+) -> tuple[ControlService, FakeChannel, FakeInjector, list[GateEvent]]:
     channel, injector = FakeChannel(), FakeInjector()
-    events: list[ControlEvent] = []
+    events: list[GateEvent] = []
+    authority = CapabilityAuthority(parse_capabilities(granted))
     service = ControlService(
         channel,
         injector,
+        authority,
         monitor=monitor,
-        granted=granted,
         on_event=events.append,
         restore_delay=0,
         **kwargs,  # type: ignore[arg-type]
     )
+    channel.service = service
     service.start()
     return service, channel, injector, events
+
+
+def authority_of(service: ControlService) -> CapabilityAuthority:
+    grants = service.gate._grants
+    assert isinstance(grants, CapabilityAuthority)
+    return grants
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -181,17 +179,18 @@ async def test_refused_without_control() -> None:
     channel.deliver(m.PointerMove(1, 1))
     assert injector.calls == []
     assert channel.sent == [ControlStatus(ControlState.OFF, 0), ControlStatus(ControlState.OFF, 1)]
-    service.set_granted(("view", "control"), announce=True)
-    assert channel.sent[-2:] == [
-        ControlStatus(ControlState.ACTIVE, 0),
-        m.CapabilityGrant(("view", "control")),
-    ]
+    authority_of(service).grant((Capability.CONTROL,))
+    service.sync()
+    assert channel.sent[-1] == ControlStatus(ControlState.ACTIVE, 0)
     channel.deliver(m.PointerMove(1, 1))
     assert injector.calls == [("move", 1, 1)]
 
 
-async def test_local_input_pauses_and_the_hotkey_stops_control(monitor: FakeMonitor) -> None:
-    service, channel, injector, events = make(monitor, config=GateConfig(user_pause=30))
+async def test_local_input_pauses_and_the_hotkey_asks_to_stop(monitor: FakeMonitor) -> None:
+    stops: list[bool] = []
+    service, channel, injector, events = make(
+        monitor, config=GateConfig(user_pause=30), on_stop_requested=lambda: stops.append(True)
+    )
     channel.deliver(m.KeyEvent(0xFFE1, True))
     monitor.push(LocalInput("motion", 0, True))
     await wait_for(lambda: service.state is ControlState.USER_ACTIVE)
@@ -201,15 +200,9 @@ async def test_local_input_pauses_and_the_hotkey_stops_control(monitor: FakeMoni
     monitor.push(
         *(LocalInput("key", 0, True, ks) for ks in (0xFFE3, 0xFFE9, 0xFFE1, 0xFF57)),
     )
-    await wait_for(lambda: service.state is ControlState.STOPPED)
-    assert channel.sent[-2:] == [
-        ControlStatus(ControlState.STOPPED, 0),
-        m.CapabilityGrant(("view",)),
-    ]
-    assert [e.state for e in events if isinstance(e, GateEvent)] == [
-        ControlState.USER_ACTIVE,
-        ControlState.STOPPED,
-    ]
+    await wait_for(lambda: bool(stops))
+    assert stops == [True]  # the controller ends the whole session
+    assert [e.state for e in events] == [ControlState.USER_ACTIVE]
 
 
 async def test_the_pause_ends_by_itself(monitor: FakeMonitor) -> None:
@@ -233,7 +226,8 @@ async def test_pending_text_is_dropped_when_control_stops() -> None:
     injector.chars_per_call = 0
     channel.deliver(m.KeyEvent(0xFFE3, True))
     channel.deliver(m.TextInput("never typed"))
-    service.stop_control()
+    authority_of(service).revoke((Capability.CONTROL,))
+    service.mark_stopped()
     await asyncio.sleep(0.01)
     assert ("key", 0xFFE3, False) in injector.calls
     assert all(call[0] != "text" or call[1] == "" for call in injector.calls)
@@ -248,53 +242,25 @@ async def test_session_end_releases_and_frees(monitor: FakeMonitor) -> None:
     await asyncio.wait_for(service.finished.wait(), 5)
     assert injector.closed
     assert service.state is ControlState.ENDED
-    service.set_granted(("control",))  # after the end: ignored
+    service.sync()  # after the end: ignored
     service.close()  # idempotent
 
 
-async def test_clipboard_goes_through_the_service() -> None:
-    port = Clipboard()
-    channel, injector = FakeChannel(), FakeInjector()
-    events: list[ControlEvent] = []
-    service = ControlService(
-        channel,
-        injector,
-        clipboard=ClipboardSync(port, granted=("clipboard",)),
-        granted=("clipboard",),
-        on_event=events.append,
-        restore_delay=0,
-    )
-    service.start()
-    assert m.ClipboardPolicy(send=True, receive=True, max_bytes=1 << 20) in channel.sent
-    channel.deliver(m.ClipboardPolicy(send=True, receive=True, max_bytes=100))
-    service.clipboard_changed("to the technician")
-    assert channel.sent[-1] == m.ClipboardText("to the technician")
-    channel.deliver(m.ClipboardText("to the user"))
-    assert port.texts == ["to the user"]
-    service.set_clipboard_directions(to_technician=False, from_technician=False)
-    assert channel.sent[-1] == m.ClipboardPolicy(send=False, receive=False, max_bytes=1 << 20)
-    assert len(events) == 2
-    assert m.ClipboardText.CHANNEL is Channel.CLIPBOARD
-    service.close()
-    await asyncio.wait_for(service.finished.wait(), 5)
-
-
-async def test_the_service_follows_the_user_session_presence() -> None:
+async def test_the_service_follows_the_authority() -> None:
     service, channel, injector, _ = make(granted=("view",))
-    service.apply_presence(Presence.connected("Jane (ACME)", ("view", "control")))
+    authority = authority_of(service)
+    authority.grant((Capability.CONTROL,))
+    service.sync()
     assert service.state is ControlState.ACTIVE
-    service.apply_presence(Presence.connected("Jane (ACME)", ("view", "control"), paused=True))
+    authority.set_paused(True)
+    service.sync()
     assert service.state is ControlState.PAUSED
     channel.deliver(m.PointerMove(1, 1))
     assert injector.calls == []
-    service.apply_presence(Presence.connected("Jane (ACME)", ("view",)))
+    authority.set_paused(False)
+    authority.revoke((Capability.CONTROL,))
+    service.sync()
     assert service.state is ControlState.OFF
-    stopped: list[bool] = []
-    service2, channel2, _, _ = make(on_control_stopped=lambda: stopped.append(True))
-    service2.stop_control()
-    service2.stop_control()  # once is enough
-    assert stopped == [True]
-    assert not any(isinstance(msg, m.CapabilityGrant) for msg in channel2.sent)  # the app announces
     service.set_dialog_open(True)
-    service.set_paused(False)
     assert service.state is ControlState.OFF
+    assert not any(isinstance(msg, m.CapabilityGrant) for msg in channel.sent)  # not its job

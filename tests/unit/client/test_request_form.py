@@ -11,7 +11,7 @@ from client.core.request_form import (
     default_user_name,
 )
 from client.core.session import HelpRequest
-from client.core.wording import (
+from client.qt.wording import (
     CAPABILITY_CONSEQUENCES,
     CAPABILITY_LABELS,
     capability_list,

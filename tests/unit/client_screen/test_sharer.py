@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from client.core.screen.sharer import ScreenSharer, SharerConfig
+from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
 from common.errors import InvalidState
 from common.protocol import messages as m
 from common.protocol.channels import Channel
@@ -87,6 +87,7 @@ def make(
         capture_factory=lambda: capture,
         events_factory=lambda *_: None,
     )
+    follow_channel(channel, sharer)  # type: ignore[arg-type]
     return sharer, channel
 
 

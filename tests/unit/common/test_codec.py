@@ -57,6 +57,7 @@ EXAMPLES: list[Message] = [
     rw.ClaimRequest(b"r" * 16, "deskhand/0.1"),
     m.CapabilityRequest(("view", "control")),
     m.CapabilityGrant(()),
+    m.CapabilityDeclined(("control",), 30),
     m.WindowUpdate(m.Channel.SCREEN, 65536),
     m.PointerMove(-5, 1080),
     m.PointerButton(1, True),
@@ -80,6 +81,9 @@ EXAMPLES: list[Message] = [
     m.FileOffer(b"t" * 16, "report.pdf", 1234, b"h" * 32),
     m.FileChunk(b"t" * 16, 0, b"data"),
     m.FileEnd(b"t" * 16, True),
+    rw.Resumable(b"r" * 32, b"", rw.PeerRole.TECHNICIAN),
+    rw.Resume(b"r" * 32, b"p" * 32, rw.PeerRole.USER, "deskhand/0.1"),
+    rw.Resumed(),
 ]
 
 

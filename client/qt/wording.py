@@ -20,6 +20,7 @@ __all__ = [
     "CAPABILITY_LABELS",
     "REPORT_STEPS",
     "REPORT_TITLE",
+    "SCREENSHOT_NOTE",
     "VERIFICATION_FAILED",
     "capability_list",
     "joined_notice",
@@ -99,3 +100,11 @@ def more_rights_notice(technician: str, requested: Iterable[str]) -> tuple[str, 
 def left_notice(reason: str) -> tuple[str, str]:
     """The notification when the session is over: (title, text)."""
     return ("The session has ended", f"{reason} Nobody can see or use your computer now.")
+
+
+# Sent to the technician as a chat line when the request had a screenshot.
+SCREENSHOT_NOTE = (
+    "[Deskhand] The user attached a screenshot to this request. It stays on their "
+    "computer: ask them to click “Show my screenshot” in their chat window, and it "
+    "will open on their screen."
+)

@@ -53,6 +53,7 @@ class SharerPort(Protocol):
     async def stop(self, reason: str = ...) -> None: ...
     def receive(self, msg: ScreenMessage) -> None: ...
     def session_ended(self) -> None: ...
+    def request_keyframe(self) -> None: ...
 
 
 class ScreenPort:
@@ -120,6 +121,11 @@ class ScreenFeature:
         if self._sharer is not None:
             self._sharer.receive(msg)
 
+    def link_restored(self) -> None:
+        """The link is back: screen data in flight was dropped, so send a whole picture."""
+        if self._sharer is not None:
+            self._sharer.request_keyframe()
+
     def sync(self, reason: ScreenStopReason) -> None:
         """Follow the authority; ``reason`` says why, should sharing stop now."""
         want = self._authority.allows(Capability.VIEW)
@@ -134,9 +140,7 @@ class ScreenFeature:
         # ahead of any screen data (ScreenStopped travels on the control channel).
         self._period += 1
         session = self._channel.session
-        discard = getattr(session, "discard_unsent", None)
-        if callable(discard):
-            discard(Channel.SCREEN)
+        session.discard_unsent(Channel.SCREEN)
         if session.is_open and reason is not ScreenStopReason.SESSION_ENDED:
             with contextlib.suppress(DeskhandError):
                 self._channel.send_nowait(ScreenStopped(reason.value))

@@ -65,7 +65,7 @@ from common.protocol.messages import (
     ScreenStopReason,
     SelectMonitor,
 )
-from common.session import MessageReceived, SessionEnded
+from common.session import LinkLost, LinkRestored, MessageReceived, SessionEnded, SessionEvent
 
 
 __all__ = [
@@ -480,14 +480,14 @@ class UserSessionController:
 
     # --- from the technician ---
 
-    def _on_channel_event(self, event: object) -> None:
+    def _on_channel_event(self, event: SessionEvent) -> None:
         try:
             if isinstance(event, MessageReceived):
                 self._route(event.message)
             elif isinstance(event, SessionEnded):
                 reason = end_reason_of(event, self._own_reason)
                 self._finish(SessionClosed(reason, event.by_peer, event.reason))
-            else:
+            elif isinstance(event, LinkLost | LinkRestored):
                 self._on_link_event(event)
         except Exception:
             logger.exception("a session feature failed; ending the session")
@@ -506,16 +506,17 @@ class UserSessionController:
         if handler is not None:
             handler(msg)
 
-    def _on_link_event(self, event: object) -> None:
-        # The secure channel's link events (resume after a dropped link).
-        name = type(event).__name__
-        if name == "LinkLost":
+    def _on_link_event(self, event: LinkLost | LinkRestored) -> None:
+        # Resume after a dropped link: the grants stay, the screen restarts with a keyframe.
+        if isinstance(event, LinkLost):
             if self._state is not SessionState.ENDED:
                 self._state = SessionState.RECONNECTING
-                self._emit(Reconnecting(float(getattr(event, "resume_deadline", 0.0))))
+                self._emit(Reconnecting(event.resume_deadline))
                 self._emit(PresenceChanged(self.presence))
-        elif name == "LinkRestored" and self._state is SessionState.RECONNECTING:
+        elif self._state is SessionState.RECONNECTING:
             self._state = SessionState.PAUSED if self.authority.paused else SessionState.ACTIVE
+            if self._screen is not None:
+                self._screen.link_restored()
             self._emit(Reconnected())
             self._emit(PresenceChanged(self.presence))
 

@@ -16,8 +16,16 @@ paused, and the box shows the real grants until the answer arrives.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QHideEvent, QKeySequence, QShortcut, QShowEvent
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
 from client.core.presence import Presence
 from client.qt.icons import icon_for
@@ -47,6 +55,7 @@ class SessionBar(QWidget):
     pause_toggled = Signal(bool)
     capability_toggled = Signal(str, bool)
     chat_requested = Signal()
+    clipboard_directions_changed = Signal(bool, bool)
 
     def __init__(self, parent: QWidget | None = None, *, reassert_ms: int = 3000) -> None:
         super().__init__(
@@ -78,6 +87,23 @@ class SessionBar(QWidget):
             box.toggled.connect(lambda on, capability=capability: self._on_toggle(capability, on))
             self.toggles[capability] = box
             layout.addWidget(box)
+        # Which way the clipboard may go, once it is allowed at all.
+        self.clipboard_button = QToolButton(self)
+        self.clipboard_button.setObjectName("clipboard-directions")
+        self.clipboard_button.setText("Clipboard ▾")
+        self.clipboard_button.setAccessibleName("Clipboard directions")
+        self.clipboard_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.clipboard_button)
+        self.send_copies = QAction("Send what I copy to the technician", menu)
+        self.accept_text = QAction("Let the technician put text on my clipboard", menu)
+        for action in (self.send_copies, self.accept_text):
+            action.setCheckable(True)
+            action.setChecked(True)
+            action.toggled.connect(self._on_directions)
+            menu.addAction(action)
+        self.clipboard_button.setMenu(menu)
+        self.clipboard_button.setVisible(False)
+        layout.addWidget(self.clipboard_button)
         self.pause_button = QPushButton("&Pause", self)
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self.on_pause_toggled)
@@ -87,7 +113,7 @@ class SessionBar(QWidget):
         self.chat_button.clicked.connect(self.chat_requested)
         self.stop_button = QPushButton("&Stop", self)
         self.stop_button.setToolTip(
-            "End the session now. Ctrl+Alt+Shift+End takes control back at any time."
+            "End the session now. Ctrl+Alt+Shift+End does the same from any window."
         )
         self.stop_button.setStyleSheet("QPushButton { font-weight: bold; color: #b00020; }")
         self.stop_button.clicked.connect(self.stop_requested)
@@ -115,6 +141,7 @@ class SessionBar(QWidget):
             self.label.setText(describe(presence))
             for capability, box in self.toggles.items():
                 box.setChecked(capability in presence.granted)
+            self.clipboard_button.setVisible("clipboard" in presence.granted)
             self.pause_button.setChecked(presence.paused)
             self.pause_button.setText("&Resume" if presence.paused else "&Pause")
         finally:
@@ -124,6 +151,12 @@ class SessionBar(QWidget):
         screen = self.screen().availableGeometry()
         self.adjustSize()
         self.move(screen.x() + (screen.width() - self.width()) // 2, screen.y())
+
+    @Slot()
+    def _on_directions(self) -> None:
+        self.clipboard_directions_changed.emit(
+            self.send_copies.isChecked(), self.accept_text.isChecked()
+        )
 
     def _on_toggle(self, capability: str, on: bool) -> None:
         if self._updating:

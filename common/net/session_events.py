@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from common.session import SessionEnded
+from common.session import EndCause, SessionEnded
 
 
 __all__ = ["ChatReceived", "EndReason", "SessionClosed", "end_reason_of"]
@@ -64,6 +64,6 @@ def end_reason_of(ended: SessionEnded, own: EndReason | None) -> EndReason:
             return EndReason(ended.reason)
         except ValueError:
             return EndReason.PEER_ENDED
-    if ended.reason.startswith("Security check failed"):
+    if ended.cause is EndCause.SECURITY:
         return EndReason.SECURITY
     return EndReason.CONNECTION_LOST

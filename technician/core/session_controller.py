@@ -43,7 +43,7 @@ from common.protocol.messages import (
     ClipboardText,
     ControlStatus,
 )
-from common.session import MessageReceived, SessionEnded
+from common.session import LinkLost, LinkRestored, MessageReceived, SessionEnded, SessionEvent
 from technician.core.screen.receiver import SCREEN_MESSAGES, ScreenReceiver
 
 
@@ -262,7 +262,7 @@ class TechnicianSessionController:
 
     # --- from the user ---
 
-    def _on_channel_event(self, event: object) -> None:
+    def _on_channel_event(self, event: SessionEvent) -> None:
         try:
             if isinstance(event, MessageReceived):
                 if self._state is not SessionState.ENDED:
@@ -272,7 +272,7 @@ class TechnicianSessionController:
             elif isinstance(event, SessionEnded):
                 reason = end_reason_of(event, self._own_reason)
                 self._finish(SessionClosed(reason, event.by_peer, event.reason))
-            else:
+            elif isinstance(event, LinkLost | LinkRestored):
                 self._on_link_event(event)
         except Exception:
             logger.exception("a session feature failed; ending the session")
@@ -283,12 +283,12 @@ class TechnicianSessionController:
                     self.channel.close(EndReason.INTERNAL_ERROR.value, timeout=_CLOSE_TIMEOUT)
                 )
 
-    def _on_link_event(self, event: object) -> None:
-        name = type(event).__name__
-        if name == "LinkLost" and self._state is SessionState.ACTIVE:
-            self._state = SessionState.RECONNECTING
-            self._emit(Reconnecting(float(getattr(event, "resume_deadline", 0.0))))
-        elif name == "LinkRestored" and self._state is SessionState.RECONNECTING:
+    def _on_link_event(self, event: LinkLost | LinkRestored) -> None:
+        if isinstance(event, LinkLost):
+            if self._state is SessionState.ACTIVE:
+                self._state = SessionState.RECONNECTING
+                self._emit(Reconnecting(event.resume_deadline))
+        elif self._state is SessionState.RECONNECTING:
             self._state = SessionState.ACTIVE
             self._emit(Reconnected())
 

@@ -26,7 +26,14 @@ from common.errors import InvalidState
 from common.net.session_events import EndReason
 from common.protocol import messages as m
 from common.protocol.channels import Channel
-from common.session import MessageReceived, SessionEnded, SessionEvent
+from common.session import (
+    EndCause,
+    LinkLost,
+    LinkRestored,
+    MessageReceived,
+    SessionEnded,
+    SessionEvent,
+)
 
 
 @dataclasses.dataclass
@@ -42,16 +49,6 @@ class FakeSession:
 
     def discard_unsent(self, channel: Channel) -> None:
         self.discarded.append(channel)
-
-
-@dataclasses.dataclass(frozen=True)
-class LinkLost:
-    resume_deadline: float
-
-
-@dataclasses.dataclass(frozen=True)
-class LinkRestored:
-    pass
 
 
 class FakeChannel:
@@ -111,6 +108,9 @@ class FakeSharer:
 
     def session_ended(self) -> None:
         self.log.append("halted")
+
+    def request_keyframe(self) -> None:
+        self.log.append("keyframe")
 
 
 class FakeControl:
@@ -279,6 +279,7 @@ async def test_the_stop_hotkey_ends_the_whole_session() -> None:
 async def test_a_dropped_link_reconnects_with_the_same_grants() -> None:
     h = Harness(("view",))
     h.controller.start()
+    await h.settle()
     h.channel.deliver(LinkLost(resume_deadline=220.0))
     assert h.controller.state is SessionState.RECONNECTING
     assert h.of(Reconnecting) == [Reconnecting(220.0)]
@@ -286,12 +287,15 @@ async def test_a_dropped_link_reconnects_with_the_same_grants() -> None:
     h.channel.deliver(LinkRestored())
     assert h.controller.state is SessionState.ACTIVE
     assert h.of(Reconnected) == [Reconnected()]
+    assert h.log[-1] == "keyframe"  # screen data in flight was dropped
     assert h.controller.authority.granted == (Capability.VIEW,)
 
 
 async def test_the_technicians_close_reason_is_an_enum() -> None:
     h = Harness(("view",))
     h.controller.start()
-    h.channel.deliver(SessionEnded(EndReason.TECHNICIAN_ENDED.value, clean=True, by_peer=True))
+    h.channel.deliver(
+        SessionEnded(EndReason.TECHNICIAN_ENDED.value, True, True, EndCause.PEER_CLOSED)
+    )
     assert h.of(SessionClosed)[0].reason is EndReason.TECHNICIAN_ENDED
     assert h.of(SessionClosed)[0].by_peer

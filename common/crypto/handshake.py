@@ -11,6 +11,15 @@
                 Ed25519_tech("RA1 tech-auth|" TH), requested capabilities)
     M4  U -> T  AUTH record: UserAuth(HMAC(f_u, TH), granted capabilities, device)
 
+Queue mode (a public password, :mod:`common.net.queue_pairing`) adds a hello
+commitment, so that a relay in the middle cannot pick one of its hellos after
+seeing both real ones and grind the 4-digit SAS until the two screens agree::
+
+    M0  T -> U  HelloCommit(SHA256("RA1 hello commit|" M1))   (T: commit())
+    M2  U -> T  Hello(role=U, ...)          sent only after M0 arrived
+    M1  T -> U  Hello(role=T, ...)          sent only after M2 arrived (T: opening)
+        U checks M1 against M0 before using it; then M3 and M4 as above.
+
 States, technician: START -> HELLO_SENT -> AUTH_SENT -> DONE
 States, user:       START -> HELLO_SENT -> WAIT_AUTH -> VERIFIED -> DONE
 Any failure moves to FAILED and raises :class:`~common.errors.PairingError`
@@ -46,6 +55,7 @@ __all__ = [
     "Established",
     "HandshakeRole",
     "Hello",
+    "HelloCommit",
     "TechAuth",
     "TechnicianHandshake",
     "UserAuth",
@@ -109,6 +119,22 @@ class CloseNotice(Message):
     """The plaintext of an authenticated CLOSE record."""
 
     reason: str = dataclasses.field(metadata={"max": 400})
+
+
+@message(39)
+class HelloCommit(Message):
+    """Queue mode: the technician's commitment to its hello (M0)."""
+
+    digest: bytes = dataclasses.field(metadata={"max": 32})
+
+    def check(self) -> None:
+        if len(self.digest) != 32:
+            raise ProtocolError("malformed hello commitment")
+
+
+def hello_commitment(hello: bytes) -> bytes:
+    """What :class:`HelloCommit` carries for these exact hello bytes."""
+    return hashlib.sha256(b"RA1 hello commit|" + hello).digest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,6 +345,26 @@ class TechnicianHandshake(_Base):
         super().__init__(password, sid, entropy)
         self._credential = credential
         self._requested = requested
+        self._committed = False
+
+    def commit(self) -> bytes:
+        """Queue mode: our hello's commitment (M0), to send instead of the hello.
+
+        The hello itself (:attr:`opening`) may only go out after the user's
+        hello arrived: that order is what stops a relay from grinding the SAS.
+        """
+        hello = self.hello()
+        self._committed = True
+        return encode(HelloCommit(hello_commitment(hello)))
+
+    @property
+    def opening(self) -> bytes:
+        """Queue mode: our hello (M1), once the user's hello has been received."""
+        if not self._committed:
+            raise InvalidState("no commitment was made: send hello() instead")
+        self._expect(_State.AUTH_SENT, _State.DONE)
+        assert self._hello is not None
+        return self._hello
 
     def receive_hello(self, peer_hello: bytes) -> bytes:
         """Take the user's hello; return our AUTH record (M3) to send."""
@@ -374,16 +420,45 @@ class UserHandshake(_Base):
         sid: bytes,
         trust: OrgTrust,
         entropy: Callable[[int], bytes] = os.urandom,
+        *,
+        committed: bool = False,
     ) -> None:
+        # committed (queue mode): the technician's HelloCommit must come first
+        # (receive_commitment), before our hello.
         super().__init__(password, sid, entropy)
         self._trust = trust
         self._identity: TechnicianIdentity | None = None
         self._requested: tuple[str, ...] = ()
+        self._needs_commitment = committed
+        self._commitment: bytes | None = None
+
+    def receive_commitment(self, commit: bytes) -> None:
+        """Queue mode: take the technician's commitment (M0); then send :meth:`hello`."""
+        self._expect(_State.START)
+        if not self._needs_commitment:
+            raise InvalidState("this handshake takes no commitment")
+        try:
+            self._commitment = decode_as(HelloCommit, commit).digest
+        except ProtocolError as exc:
+            raise self._fail(PairingError(f"malformed hello commitment: {exc}")) from None
+
+    def hello(self) -> bytes:
+        if self._needs_commitment and self._commitment is None:
+            # Sending ours first would let a relay choose the technician's after seeing it.
+            raise InvalidState("queue mode: wait for the technician's commitment first")
+        return super().hello()
 
     def receive_hello(self, peer_hello: bytes) -> None:
         """Take the technician's hello; then wait for its AUTH record."""
         self._expect(_State.HELLO_SENT)
         try:
+            if self._commitment is not None and not hmac.compare_digest(
+                hello_commitment(peer_hello), self._commitment
+            ):
+                raise PairingError(
+                    "The technician's hello does not match its commitment:"
+                    " the connection was tampered with."
+                )
             self._derive(peer_hello)
         except PairingError as exc:
             raise self._fail(exc) from None

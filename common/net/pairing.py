@@ -110,15 +110,22 @@ async def pair_user(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    committed: bool = False,
 ) -> SecureChannel:
     """The user's side of RA1, after the relay said a technician joined.
 
     The code is burned first, whatever happens next.
+
+    Args:
+        committed: queue mode: wait for the technician's hello commitment
+            before sending our hello (common.crypto.handshake).
     """
     timeouts = timeouts or PairingTimeouts()
     password = code.consume(clock())
     try:
-        handshake = UserHandshake(password, sid, trust, entropy)
+        handshake = UserHandshake(password, sid, trust, entropy, committed=committed)
+        if committed:
+            handshake.receive_commitment(await _recv(link, timeouts.hello, "the technician"))
         await link.send_payload(handshake.hello())
         handshake.receive_hello(await _recv(link, timeouts.hello, "the technician"))
         identity = handshake.receive_auth(
@@ -155,18 +162,23 @@ async def pair_technician(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    committed: bool = False,
 ) -> SecureChannel:
     """The technician's side of RA1, after the relay paired us.
 
     Args:
         on_sas: called with the verification number as soon as it is known,
             so the technician can read it out while the user decides.
+        committed: queue mode: send a commitment to our hello first, and the
+            hello only after the user's (common.crypto.handshake).
     """
     timeouts = timeouts or PairingTimeouts()
     try:
         handshake = TechnicianHandshake(password, sid, credential, requested, entropy)
-        await link.send_payload(handshake.hello())
+        await link.send_payload(handshake.commit() if committed else handshake.hello())
         auth = handshake.receive_hello(await _recv(link, timeouts.hello, "the user"))
+        if committed:
+            await link.send_payload(handshake.opening)
         await link.send_payload(auth)
         if on_sas is not None:
             on_sas(handshake.sas)

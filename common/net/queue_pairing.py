@@ -15,9 +15,19 @@ The PAKE then authenticates nobody; what remains (docs/architecture.md,
 * the user still verifies the technician's organisation certificate and
   its signature over the transcript (which covers the sid, hence the
   request id): the relay cannot pose as a technician to a user;
-* both sides show the SAS, which a relay in the middle cannot make equal;
+* both sides show the SAS. With a public password a relay in the middle
+  knows both keys, so nothing but the order of messages stops it from
+  trying hello after hello until the two 4-digit numbers agree (it could,
+  when both hellos went out at once, as they did before issue 14). Queue
+  mode therefore adds a hello commitment: the technician sends
+  ``HelloCommit(H(hello))`` first, the user sends its hello only then, and
+  the technician opens its hello only after the user's arrived; the user
+  checks the opening. A relay must fix its hello on each side before it
+  sees the real one it would have to match, so each side's SAS is decided
+  by one try: the numbers agree by chance, 1 in 10 000;
 * but a malicious relay *can* pose as a user to a technician (it can run
-  the user side itself). The code flow is the stronger mode.
+  the user side itself); comparing the SAS with the user over the phone
+  catches it. The code flow is the stronger mode.
 
 Helpers here wrap :func:`~common.net.pairing.pair_user` and
 :func:`~common.net.pairing.pair_technician` with that password and sid.
@@ -112,6 +122,7 @@ async def pair_user_queued(
         entropy=entropy,
         timeouts=timeouts,
         limits=limits,
+        committed=True,
     )
     link.live = True
     return channel
@@ -142,4 +153,5 @@ async def pair_technician_queued(
         entropy=entropy,
         timeouts=timeouts,
         limits=limits,
+        committed=True,
     )

@@ -37,11 +37,12 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 
+from client.core.code_policy import CodePolicy, CodeWarning
 from common.crypto.code import CODE_LIFETIME, PairingCode
 from common.crypto.identity import OrgTrust
-from common.errors import CodeError, ConnectionLost, InvalidState
+from common.errors import CodeError, ConnectionLost, IdentityError, InvalidState, PairingError
 from common.net.channel import SecureChannel
-from common.net.pairing import ConsentCallback, PairingTimeouts, pair_user
+from common.net.pairing import ConsentCallback, PairingDeclined, PairingTimeouts, pair_user
 from common.net.queue_pairing import AttemptLink, pair_user_queued
 from common.net.relay_link import RelayLink, RequestRequeued
 from common.net.tls import RelayPin
@@ -127,6 +128,8 @@ class UserClient:
         resume_timeout: how long to keep re-attaching to a queued request
             after the connection dropped.
         ssl_context: a TLS context made by the caller (tests); overrides ``pin``'s.
+        code_policy: decides when codes get nine secret digits (after three
+            failed pairings in a row); see :attr:`code_warning`.
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class UserClient:
         pin: RelayPin | None = None,
         on_queue: Callable[[QueueStatus], None] | None = None,
         resume_timeout: float = 120.0,
+        code_policy: CodePolicy | None = None,
     ) -> None:
         self._url = relay_url
         self._trust = trust
@@ -163,6 +167,7 @@ class UserClient:
         self._code_lifetime = code_lifetime
         self._on_queue = on_queue
         self._resume_timeout = resume_timeout
+        self.code_policy = code_policy or CodePolicy()
         self._link: RelayLink | None = None
         self._code: PairingCode | None = None
         self._sid = b""
@@ -176,6 +181,11 @@ class UserClient:
     @property
     def code(self) -> PairingCode | None:
         return self._code
+
+    @property
+    def code_warning(self) -> CodeWarning | None:
+        """Set while codes are longer after repeated failed pairings: show its message."""
+        return self.code_policy.warning(self._clock())
 
     @property
     def help_request(self) -> HelpRequest | None:
@@ -207,7 +217,11 @@ class UserClient:
         self._ticket = None
         lifetime = min(self._code_lifetime, float(registered.expires_in))
         self._code = PairingCode.generate(
-            registered.nameplate, self._clock(), randbelow=self._randbelow, lifetime=lifetime
+            registered.nameplate,
+            self._clock(),
+            digits=self.code_policy.digits(self._clock()),
+            randbelow=self._randbelow,
+            lifetime=lifetime,
         )
         self.state = UserState.WAITING
         return self._code
@@ -255,11 +269,21 @@ class UserClient:
                 timeouts=self._timeouts,
                 limits=self._limits,
             )
-        except BaseException:
+        except BaseException as exc:
             self.state = UserState.ENDED
             self._link = None
+            self._judge_code(exc)
             raise
+        self._judge_code(None)
         return self._connected(channel)
+
+    def _judge_code(self, exc: BaseException | None) -> None:
+        """Tell the code policy how a code-flow pairing went."""
+        now = self._clock()
+        if isinstance(exc, PairingError):
+            self.code_policy.pairing_failed(now)  # the codes did not match, or tampering
+        elif exc is None or isinstance(exc, IdentityError | PairingDeclined):
+            self.code_policy.code_matched(now)  # the code was right
 
     def _connected(self, channel: SecureChannel) -> SecureChannel:
         self.state = UserState.CONNECTED

@@ -19,12 +19,17 @@ from common.errors import CodeError
 
 __all__ = [
     "CODE_LIFETIME",
+    "STRONG_SECRET_DIGITS",
     "PairingCode",
     "parse_code",
+    "read_code",
 ]
 
 CODE_LIFETIME = 600.0
 SECRET_DIGITS = 6
+# After repeated failed pairings the user side issues longer codes
+# (client.core.code_policy; security.md 2.7): 10^-9 per guess instead of 10^-6.
+STRONG_SECRET_DIGITS = 9
 
 
 def _digits(text: str) -> str:
@@ -112,3 +117,17 @@ class PairingCode:
             raise CodeError("This code has expired. Request a new code.")
         self.used = True
         return self.secret
+
+
+def read_code(text: str) -> tuple[int, str]:
+    """Split a code as the technician typed it: six secret digits, or nine.
+
+    ``123-456-789`` and ``123-456-789-012`` (after repeated failed pairings
+    the user's side issues the longer kind); the number of digits tells
+    which.
+
+    Raises:
+        CodeError: the text is not a code.
+    """
+    long = len(_digits(text)) >= 3 + STRONG_SECRET_DIGITS
+    return parse_code(text, secret_digits=STRONG_SECRET_DIGITS if long else SECRET_DIGITS)

@@ -27,7 +27,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from common.crypto.code import parse_code
+from common.crypto.code import read_code
 from common.crypto.identity import (
     Certificate,
     RevocationList,
@@ -264,7 +264,7 @@ class TechnicianClient:
                 taken, sign-in required...).
             PairingError: wrong code, tampering, or the user declined.
         """
-        nameplate, password = parse_code(code_text)
+        nameplate, password = read_code(code_text)
         link = await self._open()
         try:
             paired = await link.claim(nameplate)

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
-from common.crypto.code import PairingCode, parse_code
+from common.crypto.code import PairingCode, parse_code, read_code
 from common.errors import CodeError
 
 
@@ -74,3 +74,31 @@ def test_parse_raises_only_code_error(text: str) -> None:
     except CodeError:
         return
     assert 100 <= nameplate <= 999 and len(secret) == 6 and secret.isdigit()
+
+
+# --- nine secret digits after repeated failures (issue 14) ------------------------
+
+
+def test_nine_digit_codes_display_and_read_back() -> None:
+    digits = itertools.cycle([4, 1, 7, 3, 8, 2, 9, 0, 6])
+    code = PairingCode.generate(512, now=0.0, digits=9, randbelow=lambda n: next(digits))
+    assert code.display == "512-417-382-906"
+    assert read_code(code.display) == (512, "417382906")
+    assert read_code("512 417382906") == (512, "417382906")
+    # The technician's side reads both kinds; the length tells.
+    assert read_code("512-417-382") == (512, "417382")
+
+
+@pytest.mark.parametrize("text", ["512-417-382-90", "512-417-382-906-12", "012-417-382-906", ""])
+def test_read_code_refuses_other_lengths(text: str) -> None:
+    with pytest.raises(CodeError):
+        read_code(text)
+
+
+@given(st.text(max_size=40))
+def test_read_code_raises_only_code_error(text: str) -> None:
+    try:
+        nameplate, secret = read_code(text)
+    except CodeError:
+        return
+    assert 100 <= nameplate <= 9999 and len(secret) in (6, 9) and secret.isdigit()

@@ -69,6 +69,7 @@ from common.protocol.relay_wire import (
     Registered,
     RemovalReason,
     RenewToken,
+    Resume,
     ResumeRequest,
     SessionStarted,
     WatchQueue,
@@ -80,6 +81,7 @@ from relay.metrics import Metrics
 from relay.peer import MIN_OUTBOX, Outbox, Peer
 from relay.queue import HelpQueue
 from relay.registry import Counts, PeerState, Registry, RelayRejection
+from relay.resume_desk import ResumeDesk
 from relay.services import Authenticator, Database, Principal, SignedIn, locked_out
 from relay.store import Store
 
@@ -101,9 +103,9 @@ _LEFT_REASONS: dict[int, str] = {
 }
 _DISCONNECTED = "peer disconnected"
 _TOKEN_GRACE = 24 * 3600.0
-_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest)
+_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest, Resume)
 
-Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest
+Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest | Resume
 
 
 class Relay:
@@ -164,6 +166,8 @@ class Relay:
         )
         self.wall_clock = wall_clock
         self.started_at = wall_clock()
+        # Sessions whose link dropped, kept for a resume (relay.resume).
+        self.resumes = ResumeDesk(self)
         self.has_accounts = False
         self.revision = ""
         self.restored = 0
@@ -322,6 +326,10 @@ class Relay:
             else:
                 # A queue user that went away: the request waits for it (resume token).
                 self.hub.detach(peer, now)
+        if partner is not None and not self.closing and self.resumes.suspend(peer, partner, code):
+            partner.end_soon(CloseCode.PEER_SUSPENDED, "the other side's link dropped; resume")
+            partner = None
+        self.resumes.forget(peer)
         if partner is not None and not self.closing:
             partner.end_soon(CloseCode.PEER_LEFT, left)
 
@@ -348,6 +356,8 @@ class Relay:
             await self._queue_user(peer, hello)
         elif isinstance(hello, WatchQueue):
             await self._console(peer)
+        elif isinstance(hello, Resume):
+            await self.resumes.serve(peer, hello)
         else:
             await self._claim_request(peer, hello)
         await self._forward(peer)
@@ -526,6 +536,8 @@ class Relay:
                 raise RelayRejection(CloseCode.BAD_MESSAGE, "only RenewToken on a queue watch")
             await self._renew(peer)
             return
+        if state is PeerState.PAIRED and self.resumes.offer(peer, data):
+            return
         queue_user = peer.request_id is not None and peer.principal is None
         if (
             queue_user
@@ -616,6 +628,8 @@ class Relay:
         except ConnectionClosed:
             if target is peer:
                 raise
+            if self.resumes.suspend(target, peer, 1006):  # its link dropped under us
+                raise RelayRejection(CloseCode.PEER_SUSPENDED, "partner link dropped") from None
             raise RelayRejection(CloseCode.PEER_LEFT, _DISCONNECTED) from None
         finally:
             peer.scope = None

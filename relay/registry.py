@@ -324,6 +324,17 @@ class Registry(Generic[H]):
         peer = self._expect(user, PeerState.CLOSED)
         self._set_state(peer, PeerState.QUEUED)
 
+    def rejoin(self, user: H, technician: H) -> None:
+        """Pair two NEW connections that resumed a session (relay.resume); no nameplate.
+
+        Raises:
+            InvalidState: either is not NEW.
+        """
+        first, second = self._expect(user, PeerState.NEW), self._expect(technician, PeerState.NEW)
+        first.state = second.state = PeerState.PAIRED
+        first.partner, second.partner = second, first
+        self._joined += 1
+
     def purge_expired(self, now: float) -> list[H]:
         """Free every nameplate whose code expired at ``now``.
 

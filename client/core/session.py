@@ -44,6 +44,7 @@ from common.errors import CodeError, ConnectionLost, IdentityError, InvalidState
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentCallback, PairingDeclined, PairingTimeouts, pair_user
 from common.net.queue_pairing import AttemptLink, pair_user_queued
+from common.net.reconnect import RelayReconnector
 from common.net.relay_link import RelayLink, RequestRequeued
 from common.net.tls import RelayPin
 from common.protocol.relay_wire import (
@@ -200,6 +201,10 @@ class UserClient:
     async def _open(self) -> RelayLink:
         return await RelayLink.open(self._url, ssl_context=self._ssl, pin=self._pin)
 
+    def _reconnector(self) -> RelayReconnector:
+        """Reopens the link to the same relay when it drops mid-session (resume)."""
+        return RelayReconnector(self._url, ssl_context=self._ssl, pin=self._pin)
+
     # --- the code flow ------------------------------------------------------------
 
     async def request_help(self) -> PairingCode:
@@ -268,6 +273,7 @@ class UserClient:
                 entropy=self._entropy,
                 timeouts=self._timeouts,
                 limits=self._limits,
+                reconnector=self._reconnector(),
             )
         except BaseException as exc:
             self.state = UserState.ENDED
@@ -368,6 +374,7 @@ class UserClient:
                 entropy=self._entropy,
                 timeouts=self._timeouts,
                 limits=self._limits,
+                reconnector=self._reconnector(),
             )
         except RequestRequeued as exc:
             self.state = UserState.QUEUED

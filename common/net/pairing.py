@@ -18,6 +18,7 @@ from common.crypto.handshake import TechnicianHandshake, UserHandshake
 from common.crypto.identity import OrgTrust, TechnicianCredential, TechnicianIdentity
 from common.errors import ConnectionLost, DeskhandError, PairingError
 from common.net.channel import SecureChannel
+from common.net.reconnect import Reconnector
 from common.net.relay_link import RelayLink
 from common.protocol.relay_wire import CloseCode
 from common.session import SecureSession, SessionLimits
@@ -110,6 +111,7 @@ async def pair_user(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    reconnector: Reconnector | None = None,
     committed: bool = False,
 ) -> SecureChannel:
     """The user's side of RA1, after the relay said a technician joined.
@@ -117,6 +119,8 @@ async def pair_user(
     The code is burned first, whatever happens next.
 
     Args:
+        reconnector: reopens the link after a drop so that the session
+            resumes (common.net.reconnect); None: a drop ends the session.
         committed: queue mode: wait for the technician's hello commitment
             before sending our hello (common.crypto.handshake).
     """
@@ -145,7 +149,13 @@ async def pair_user(
         code_ = CloseCode.NORMAL if isinstance(exc, PairingDeclined) else CloseCode.BAD_MESSAGE
         await link.close(code_, "pairing ended")
         raise
-    channel = SecureChannel(link, SecureSession(established, clock(), limits), clock=clock)
+    channel = SecureChannel(
+        link,
+        SecureSession(established, clock(), limits),
+        clock=clock,
+        reconnector=reconnector,
+        entropy=entropy,
+    )
     channel.start()
     return channel
 
@@ -162,6 +172,7 @@ async def pair_technician(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    reconnector: Reconnector | None = None,
     committed: bool = False,
 ) -> SecureChannel:
     """The technician's side of RA1, after the relay paired us.
@@ -196,6 +207,12 @@ async def pair_technician(
     except BaseException:
         await link.close(CloseCode.NORMAL, "pairing ended")
         raise
-    channel = SecureChannel(link, SecureSession(established, clock(), limits), clock=clock)
+    channel = SecureChannel(
+        link,
+        SecureSession(established, clock(), limits),
+        clock=clock,
+        reconnector=reconnector,
+        entropy=entropy,
+    )
     channel.start()
     return channel

@@ -44,6 +44,7 @@ from common.crypto.code import CODE_LIFETIME, PairingCode
 from common.crypto.identity import OrgTrust, TechnicianCredential
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentCallback, PairingTimeouts, pair_technician, pair_user
+from common.net.reconnect import Reconnector
 from common.net.relay_link import RelayLink
 from common.protocol.relay_wire import REQUEST_ID_BYTES, SID_BYTES
 from common.session import SessionLimits
@@ -102,6 +103,7 @@ async def pair_user_queued(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    reconnector: Reconnector | None = None,
 ) -> SecureChannel:
     """The user's side of queue-mode RA1, after the relay said Assigned(relay_sid).
 
@@ -122,6 +124,7 @@ async def pair_user_queued(
         entropy=entropy,
         timeouts=timeouts,
         limits=limits,
+        reconnector=reconnector,
         committed=True,
     )
     link.live = True
@@ -140,6 +143,7 @@ async def pair_technician_queued(
     entropy: Callable[[int], bytes] = os.urandom,
     timeouts: PairingTimeouts | None = None,
     limits: SessionLimits | None = None,
+    reconnector: Reconnector | None = None,
 ) -> SecureChannel:
     """The technician's side of queue-mode RA1, after the relay answered Paired(relay_sid)."""
     return await pair_technician(
@@ -153,5 +157,6 @@ async def pair_technician_queued(
         entropy=entropy,
         timeouts=timeouts,
         limits=limits,
+        reconnector=reconnector,
         committed=True,
     )

@@ -39,6 +39,7 @@ from common.protocol.relay_wire import (
     Paired,
     PeerJoined,
     PeerLeft,
+    PeerRole,
     PostRequest,
     Queued,
     QueuePosition,
@@ -46,6 +47,9 @@ from common.protocol.relay_wire import (
     Registered,
     RenewToken,
     Requeued,
+    Resumable,
+    Resume,
+    Resumed,
     ResumeRequest,
     WatchQueue,
     forward_frame,
@@ -338,6 +342,29 @@ class RelayLink:
         if isinstance(msg, Requeued):
             raise RequestRequeued(msg.reason, msg.position)
         raise ConnectionLost(f"Unexpected {type(msg).__name__} from the relay.")
+
+    # --- resuming a session ---------------------------------------------------------
+
+    async def offer_resume(self, resume_id: bytes, previous_id: bytes, role: PeerRole) -> None:
+        """While paired: ask the relay to keep the pair for a resume under these ids."""
+        await self._send(encode(Resumable(resume_id, previous_id, role)))
+
+    async def resume(self, resume_id: bytes, previous_id: bytes, role: PeerRole) -> None:
+        """First message on a new connection: wait (unbounded: the caller bounds it)
+        until the partner is back too.
+
+        Raises:
+            ConnectionLost: the relay refused (UNKNOWN_RESUME, RESUME_EXPIRED,
+                UNAUTHORIZED...) or went away.
+        """
+        await self._send(encode(Resume(resume_id, previous_id, role, CLIENT_NAME)))
+        await self._expect(Resumed, "Resume")
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake (a stalled network)."""
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._ws.close(code, reason)

@@ -39,6 +39,7 @@ from common.errors import InvalidState, ProtocolError
 from common.net.channel import SecureChannel
 from common.net.pairing import PairingTimeouts, pair_technician
 from common.net.queue_pairing import pair_technician_queued
+from common.net.reconnect import RelayReconnector
 from common.net.relay_link import RelayLink
 from common.net.tls import RelayPin
 from common.protocol.codec import decode_as
@@ -127,6 +128,12 @@ class TechnicianClient:
         )
 
     # --- signing in -----------------------------------------------------------------
+
+    def _reconnector(self) -> RelayReconnector:
+        """Reopens the link after a drop, signed in as now (the token may have been renewed)."""
+        return RelayReconnector(
+            self._url, ssl_context=self._ssl, pin=self._pin, token=lambda: self._token
+        )
 
     async def login(self, account: str, password: str) -> SignedInAccount:
         """Sign in; later connections carry the token.
@@ -245,6 +252,7 @@ class TechnicianClient:
             entropy=self._entropy,
             timeouts=self._timeouts,
             limits=self._limits,
+            reconnector=self._reconnector(),
         )
 
     # --- the code flow --------------------------------------------------------------
@@ -282,4 +290,5 @@ class TechnicianClient:
             entropy=self._entropy,
             timeouts=self._timeouts,
             limits=self._limits,
+            reconnector=self._reconnector(),
         )

@@ -283,7 +283,7 @@ def test_the_grace_period_running_out_ends_with_link_lost() -> None:
 
 
 def test_a_silent_peer_suspends_when_resume_is_enabled() -> None:
-    tech, user = open_pair()
+    tech, _user = open_pair()
     tech.tick(15.0)
     assert tech.events_received() == [LinkLost(75.0)] and tech.is_suspended
     t2, _ = open_pair()
@@ -300,7 +300,7 @@ def test_without_resume_a_drop_ends_the_session() -> None:
 
 
 def test_over_the_budget_the_session_cannot_resume() -> None:
-    tech, user = open_pair(
+    tech, _user = open_pair(
         SessionLimits(
             fragment_size=1024,
             initial_window=4096,

@@ -288,7 +288,7 @@ async def measure_drag(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    with xvfb() as (display, xvfb_proc), RelayProcess() as relay:
+    with xvfb() as (display, xvfb_proc), RelayProcess("--code-claims", "anyone") as relay:
         async with probe_window(display) as probe:
             user_channel, tech_channel = await pair(relay.url)
             received: list[float] = []

@@ -186,8 +186,12 @@ async def bench_plain(url: str, megabytes: int, frame_size: int = 64 * 1024) -> 
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    # Every pairing comes from 127.0.0.1: lift the per-address conversation rate.
-    with RelayProcess("--address-rate", "100000") as relay:
+    # Every pairing comes from 127.0.0.1: lift the per-address rates, and claim
+    # anonymously (the relay's own sign-in is not what is measured).
+    with RelayProcess(
+        "--address-rate", "100000", "--registrations-per-window", "100000",
+        "--address-claims-per-window", "100000", "--code-claims", "anyone",
+    ) as relay:  # fmt: skip
         handshakes = await bench_handshakes(relay.url, args.pairings)
         secure = await bench_echo_and_throughput(relay.url, args.echoes, args.megabytes)
         plain_s = await bench_plain(relay.url, args.megabytes)

@@ -246,6 +246,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "--max-connections", limit,
         "--max-connections-per-address", limit,
         "--address-rate", str(100 * args.sessions + 100),
+        "--registrations-per-window", limit,
+        "--address-claims-per-window", limit,
+        "--max-waiting-per-address", limit,
+        "--code-claims", "anyone",
         "--idle-timeout", str(max(60, 4 * args.seconds)),
         "--ping-interval", "3600",
     )  # fmt: skip

@@ -974,7 +974,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         )
         procs.append(content)
         layout = content.read(30)
-        relay = RelayProcess()
+        relay = RelayProcess("--code-claims", "anyone")
         relay.start()
         procs.append(relay)
         if relay.proc is not None:

@@ -30,6 +30,7 @@ from common.protocol.relay_wire import (
     NAMEPLATE_MAX,
     NAMEPLATE_MIN,
 )
+from relay.proxy import parse_networks
 
 
 __all__ = [
@@ -77,13 +78,36 @@ class RelayConfig:
         absolute_timeout: no connection lives longer (SESSION_TOO_LONG).
         hello_timeout: the first message must arrive within this (HELLO_TIMEOUT).
         code_ttl: how long a nameplate stays claimable (CODE_EXPIRED).
-        failed_claims_per_window: failed claims one address may make in a
-            burst before it gets RATE_LIMITED.
-        failed_claim_window: seconds for that allowance to refill completely.
+        address_claims_per_window: code claims one address may make in a
+            burst before it gets RATE_LIMITED, successful or not (issue 14:
+            it counted failed claims only, and was named for that).
+        address_claim_window: seconds for that allowance to refill completely.
         max_waiting: the most users waiting with a code at once.
         ping_interval: seconds between websocket keepalive pings.
         ping_timeout: a ping unanswered for this long closes the connection.
-        open_timeout: the opening HTTP handshake must finish within this.
+        open_timeout: the opening HTTP handshake (and TLS) must finish within
+            this; short, because an unfinished upgrade holds a socket.
+        max_handshakes_per_address: unfinished upgrades one address (IPv6:
+            /64) may hold at once; more are dropped at accept (relay.guard).
+        max_buffered_per_connection: bytes the relay may buffer for one
+            connection (received and not yet forwarded, plus being sent to
+            it); past it the relay stops reading from it (back-pressure).
+        max_buffered_total: bytes buffered for all connections together;
+            past it the biggest holder is closed with OVERLOADED.
+        max_waiting_per_address: users one address (IPv6: /64) may have
+            waiting behind a code at once (RATE_LIMITED).
+        registrations_per_window: codes one address may register per
+            registration_window (RATE_LIMITED): holding many nameplates
+            then needs many addresses.
+        registration_window: see registrations_per_window.
+        trusted_proxies: comma-separated addresses or networks of reverse
+            proxies whose X-Forwarded-For is believed (relay.proxy); empty:
+            only the TCP peer's address counts.
+        metrics_token: when set, ``/metrics`` on the relay port answers to
+            ``Authorization: Bearer <token>`` from anywhere; when empty it
+            answers only to direct loopback clients.
+        metrics_host, metrics_port: a separate plain-HTTP listener for
+            ``/metrics`` only (port 0: none).
         close_timeout: how long a closing handshake may take before the TCP
             connection is dropped.
         tls_certificate: PEM certificate (chain) to serve ``wss://``; with tls_key.
@@ -94,8 +118,8 @@ class RelayConfig:
         org_dir: the organisation directory (``deskhand-relay org create``):
             its ``revocations.crl`` is handed to technicians at sign-in, and
             disabling an account revokes its certificates there.
-        code_claims: who may claim a code: "login" (signed-in accounts),
-            "anyone", or "auto" (login once any account exists).
+        code_claims: who may claim a code: "login" (signed-in accounts, the
+            default), "anyone", or "auto" (login once any account exists).
         token_ttl: lifetime of a sign-in token.
         max_queued: the most help requests in the queue (QUEUE_FULL).
         max_requests_per_address: the most queued requests from one address.
@@ -105,8 +129,6 @@ class RelayConfig:
         request_ttl: a request nobody claimed expires after this.
         resume_window: a request whose user went away (dropped connection,
             relay restart) is kept this long for them to come back.
-        resume_grace: a paired session whose link dropped is kept this long
-            (at most 600 s) for both sides to resume it (relay.resume).
         rate_window: the window of the two rates below.
         address_rate: conversations one address may start per rate_window.
         account_rate: authenticated actions one account may take per rate_window.
@@ -134,18 +156,28 @@ class RelayConfig:
     absolute_timeout: float = 8 * 3600.0
     hello_timeout: float = 10.0
     code_ttl: float = 600.0
-    failed_claims_per_window: int = 10
-    failed_claim_window: float = 600.0
+    address_claims_per_window: int = 20
+    address_claim_window: float = 600.0
     max_waiting: int = _NAMEPLATES
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
-    open_timeout: float = 10.0
+    open_timeout: float = 5.0
+    max_handshakes_per_address: int = 8
+    max_buffered_per_connection: int = 2 * MAX_FRAME
+    max_buffered_total: int = 256 << 20
+    max_waiting_per_address: int = 5
+    registrations_per_window: int = 10
+    registration_window: float = 600.0
+    trusted_proxies: str = ""
+    metrics_token: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
     close_timeout: float = 10.0
     tls_certificate: str = ""
     tls_key: str = ""
     database_url: str = ""
     org_dir: str = ""
-    code_claims: str = "auto"
+    code_claims: str = "login"
     token_ttl: float = 3600.0
     max_queued: int = 200
     max_requests_per_address: int = 3
@@ -153,7 +185,6 @@ class RelayConfig:
     max_system_summary: int = 16 * 1024
     request_ttl: float = 4 * 3600.0
     resume_window: float = 600.0
-    resume_grace: float = 120.0
     rate_window: float = 60.0
     address_rate: int = 60
     account_rate: int = 120
@@ -174,7 +205,7 @@ class RelayConfig:
         for name in (
             "max_connections",
             "max_connections_per_address",
-            "failed_claims_per_window",
+            "address_claims_per_window",
             "max_queued",
             "max_requests_per_address",
             "max_request_text",
@@ -185,8 +216,20 @@ class RelayConfig:
             "login_failures_before_lockout",
             "claim_failures_before_lockout",
             "login_failures_per_address",
+            "max_handshakes_per_address",
+            "max_buffered_per_connection",
+            "max_buffered_total",
+            "max_waiting_per_address",
+            "registrations_per_window",
         ):
             _positive_int(name, getattr(self, name))
+        if self.max_buffered_per_connection < self.max_message:
+            raise ValueError("max_buffered_per_connection must be at least max_message")
+        if self.max_buffered_total < self.max_buffered_per_connection:
+            raise ValueError("max_buffered_total must be at least max_buffered_per_connection")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be between 0 and 65535, not {self.metrics_port}")
+        parse_networks(self.trusted_proxies)
         if self.max_connections_per_address > self.max_connections:
             raise ValueError("max_connections_per_address cannot exceed max_connections")
         if not 1 <= self.max_waiting <= _NAMEPLATES:
@@ -195,7 +238,7 @@ class RelayConfig:
             "idle_timeout",
             "absolute_timeout",
             "hello_timeout",
-            "failed_claim_window",
+            "address_claim_window",
             "ping_interval",
             "ping_timeout",
             "open_timeout",
@@ -206,14 +249,13 @@ class RelayConfig:
             "account_claim_window",
             "failure_window",
             "lockout_duration",
+            "registration_window",
             "check_interval",
         ):
             _positive_seconds(name, getattr(self, name))
         # Registered.expires_in is an int in (0, 86400].
         if not 0 < self.code_ttl <= 24 * 3600:
             raise ValueError("code_ttl must be more than 0 and at most 86400 seconds")
-        if not 0 < self.resume_grace <= 600:
-            raise ValueError("resume_grace must be more than 0 and at most 600 seconds")
         if not 0 < self.token_ttl <= 7 * 24 * 3600:
             raise ValueError("token_ttl must be more than 0 and at most 604800 seconds (7 days)")
         if self.max_request_text > _MAX_TEXT:

@@ -69,19 +69,19 @@ from common.protocol.relay_wire import (
     Registered,
     RemovalReason,
     RenewToken,
-    Resume,
     ResumeRequest,
     SessionStarted,
     WatchQueue,
 )
 from relay.config import RelayConfig
+from relay.guard import Guards, remote_address
 from relay.hub import QueueHub
 from relay.limits import Lockout, RateLimiter
 from relay.metrics import Metrics
 from relay.peer import MIN_OUTBOX, Outbox, Peer
+from relay.proxy import parse_networks
 from relay.queue import HelpQueue
 from relay.registry import Counts, PeerState, Registry, RelayRejection
-from relay.resume_desk import ResumeDesk
 from relay.services import Authenticator, Database, Principal, SignedIn, locked_out
 from relay.store import Store
 
@@ -103,9 +103,9 @@ _LEFT_REASONS: dict[int, str] = {
 }
 _DISCONNECTED = "peer disconnected"
 _TOKEN_GRACE = 24 * 3600.0
-_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest, Resume)
+_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest)
 
-Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest | Resume
+Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest
 
 
 class Relay:
@@ -144,11 +144,15 @@ class Relay:
             max_waiting=config.max_waiting,
             max_connections=config.max_connections,
             max_connections_per_address=config.max_connections_per_address,
-            failed_claims_per_window=config.failed_claims_per_window,
-            failed_claim_window=config.failed_claim_window,
+            address_claims_per_window=config.address_claims_per_window,
+            address_claim_window=config.address_claim_window,
+            max_waiting_per_address=config.max_waiting_per_address,
+            registrations_per_window=config.registrations_per_window,
+            registration_window=config.registration_window,
             rng=rng,
         )
         self.closing = False
+        self.trusted = parse_networks(config.trusted_proxies)
         self.metrics = Metrics()
         self.db = Database(store if store is not None else Store(config.database_url))
         self.auth = Authenticator(config, self.db, clock=wall_clock)
@@ -166,9 +170,8 @@ class Relay:
         )
         self.wall_clock = wall_clock
         self.started_at = wall_clock()
-        # Sessions whose link dropped, kept for a resume (relay.resume).
-        self.resumes = ResumeDesk(self)
         self.has_accounts = False
+        self.guards: Guards | None = None
         self.revision = ""
         self.restored = 0
         self._ids = itertools.count(1)
@@ -251,13 +254,14 @@ class Relay:
         close code and a short reason.
         """
         loop = asyncio.get_running_loop()
-        peer = Peer(ws, next(self._ids), _remote_ip(ws), loop.time())
+        peer = Peer(ws, next(self._ids), remote_address(ws, self.trusted), loop.time())
         self.metrics.inc("connections_total")
         try:
             self.registry.connect(peer, peer.address)
         except RelayRejection as exc:
             _log("refused", peer, code=exc.code.name)
             self.metrics.inc("closed_total", code=exc.code.name)
+            self.metrics.refusal(exc.code, exc.reason)
             await self._close(peer, exc)
             return
         _log("connected", peer, address=peer.address)
@@ -283,6 +287,7 @@ class Relay:
         if ending is not None:
             if ending.code is not CloseCode.NORMAL:
                 self.metrics.inc("closed_total", code=ending.code.name)
+                self.metrics.refusal(ending.code, ending.reason)
             await self._close(peer, ending)
         _log(
             "closed",
@@ -326,10 +331,6 @@ class Relay:
             else:
                 # A queue user that went away: the request waits for it (resume token).
                 self.hub.detach(peer, now)
-        if partner is not None and not self.closing and self.resumes.suspend(peer, partner, code):
-            partner.end_soon(CloseCode.PEER_SUSPENDED, "the other side's link dropped; resume")
-            partner = None
-        self.resumes.forget(peer)
         if partner is not None and not self.closing:
             partner.end_soon(CloseCode.PEER_LEFT, left)
 
@@ -356,8 +357,6 @@ class Relay:
             await self._queue_user(peer, hello)
         elif isinstance(hello, WatchQueue):
             await self._console(peer)
-        elif isinstance(hello, Resume):
-            await self.resumes.serve(peer, hello)
         else:
             await self._claim_request(peer, hello)
         await self._forward(peer)
@@ -414,6 +413,8 @@ class Relay:
             raise self._claim_failed(principal, exc) from None
         self.metrics.inc("claims_total", kind="code")
         user = pairing.user
+        if user.expires_at is not None:
+            self.metrics.observe_pairing("code", now - (user.expires_at - self.config.code_ttl))
         peer.partner, user.partner = user, peer
         peer.last_frame = user.last_frame = now
         # The user's task is waiting under its code expiry; now idle rules apply.
@@ -491,6 +492,7 @@ class Relay:
         except RelayRejection as exc:
             raise self._claim_failed(principal, exc) from None
         self.metrics.inc("claims_total", kind="request")
+        self.metrics.observe_pairing("request", self.wall_clock() - request.created_at)
         sid = secrets.token_bytes(SID_BYTES)
         try:
             self.registry.join(user, peer, sid)
@@ -524,6 +526,7 @@ class Relay:
                 metrics.forwarded_messages += 1
                 metrics.forwarded_bytes += len(data)
                 await self._send(peer, partner, data)
+                metrics.observe_forward(loop.time() - peer.last_frame)
             else:
                 await self._control(peer, data)
 
@@ -535,8 +538,6 @@ class Relay:
             if not isinstance(msg, RenewToken):
                 raise RelayRejection(CloseCode.BAD_MESSAGE, "only RenewToken on a queue watch")
             await self._renew(peer)
-            return
-        if state is PeerState.PAIRED and self.resumes.offer(peer, data):
             return
         queue_user = peer.request_id is not None and peer.principal is None
         if (
@@ -628,8 +629,6 @@ class Relay:
         except ConnectionClosed:
             if target is peer:
                 raise
-            if self.resumes.suspend(target, peer, 1006):  # its link dropped under us
-                raise RelayRejection(CloseCode.PEER_SUSPENDED, "partner link dropped") from None
             raise RelayRejection(CloseCode.PEER_LEFT, _DISCONNECTED) from None
         finally:
             peer.scope = None
@@ -720,13 +719,6 @@ def _short(reason: str) -> str:
     if len(raw) <= _MAX_REASON:
         return reason
     return raw[:_MAX_REASON].decode("utf-8", "ignore")
-
-
-def _remote_ip(ws: ServerConnection) -> str:
-    address = ws.remote_address
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return "unknown"
 
 
 def _closed_by(exc: ConnectionClosed) -> tuple[int, str]:

@@ -22,8 +22,17 @@ handler stores its per-connection object). Each handle moves through::
     any state ──disconnect()──> (forgotten)
 
 A refusal raises :class:`RelayRejection` carrying the websocket close code
-to send; the registry is unchanged by it, except that a failed claim is
-charged to the claimer's address.
+to send; the registry is unchanged by it, except that every claim and every
+registration is charged to its address, successful or not.
+
+Nameplates have three digits while fewer than three quarters of the
+three-digit ones are in use, then four: the space grows to 9900 before the
+short codes run out, and users keep short codes whenever the relay is not
+busy. Holding many nameplates needs many addresses: each address (IPv6:
+each /64) may hold ``max_waiting_per_address`` and register
+``registrations_per_window`` per ``registration_window``. A proof of work
+was considered and not chosen: it costs a user's laptop more than an
+attacker's servers, while addresses are what an attacker has fewest of.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from typing import Generic, NoReturn, TypeVar
 
 from common.errors import DeskhandError, InvalidState
 from common.protocol.relay_wire import NAMEPLATE_MAX, NAMEPLATE_MIN, SID_BYTES, CloseCode
-from relay.limits import ConnectionLimiter, FailureLimiter, address_key
+from relay.limits import ConnectionLimiter, RateLimiter, address_key
 
 
 __all__ = [
@@ -55,6 +64,10 @@ H = TypeVar("H", bound=Hashable)
 # Random draws before falling back to listing the free nameplates: cheap while
 # the registry is mostly empty, and still uniform over the free ones.
 _DRAWS = 8
+_SHORT_MAX = 999
+# Three-digit nameplates in use before new ones get four digits.
+_SHORT_IN_USE = (_SHORT_MAX - NAMEPLATE_MIN + 1) * 3 // 4
+_ALL_NAMEPLATES = NAMEPLATE_MAX - NAMEPLATE_MIN + 1
 
 
 class RelayRejection(DeskhandError):
@@ -156,12 +169,17 @@ class Registry(Generic[H]):
 
     Args:
         code_ttl: seconds a nameplate stays claimable after registering.
-        max_waiting: the most users waiting at once (at most 900 nameplates).
+        max_waiting: the most users waiting at once (at most 9900 nameplates).
+        max_waiting_per_address: the most users one address (IPv6: /64) may
+            have waiting at once.
+        registrations_per_window: registrations one address may make in a
+            burst, refilled over registration_window seconds.
         max_connections: the most connections in total.
         max_connections_per_address: the most connections from one address
             (IPv6: one /64).
-        failed_claims_per_window: failed claims one address may make in a burst.
-        failed_claim_window: seconds for that allowance to refill completely.
+        address_claims_per_window: claims one address may make in a burst,
+            successful or not (a claim burns a user's code either way).
+        address_claim_window: seconds for that allowance to refill completely.
         rng: the source of nameplates and session ids.
     """
 
@@ -169,11 +187,14 @@ class Registry(Generic[H]):
         self,
         *,
         code_ttl: float = 600.0,
-        max_waiting: int = 900,
+        max_waiting: int = _ALL_NAMEPLATES,
         max_connections: int = 1000,
         max_connections_per_address: int = 20,
-        failed_claims_per_window: int = 10,
-        failed_claim_window: float = 600.0,
+        address_claims_per_window: int = 20,
+        address_claim_window: float = 600.0,
+        max_waiting_per_address: int = 5,
+        registrations_per_window: int = 10,
+        registration_window: float = 600.0,
         rng: random.Random | None = None,
     ) -> None:
         if not 0 < code_ttl <= 24 * 3600:
@@ -184,7 +205,12 @@ class Registry(Generic[H]):
         self.max_waiting = max_waiting
         self._rng = rng if rng is not None else secrets.SystemRandom()
         self._connections = ConnectionLimiter(max_connections_per_address, max_connections)
-        self._failures = FailureLimiter(failed_claims_per_window, failed_claim_window)
+        self.claims = RateLimiter(address_claims_per_window, address_claim_window)
+        self.registrations = RateLimiter(registrations_per_window, registration_window)
+        self.max_waiting_per_address = max_waiting_per_address
+        # address key -> users waiting behind a code from there
+        self._waiting_from: dict[str, int] = {}
+        self._short_in_use = 0
         self._peers: dict[H, _Peer[H]] = {}
         # Every nameplate in use: waiting (technician is None) or paired.
         self._slots: dict[int, _Slot[H]] = {}
@@ -249,13 +275,23 @@ class Registry(Generic[H]):
         """
         peer = self._expect(handle, PeerState.NEW)
         self.purge_expired(now)
+        if self._waiting_from.get(peer.key, 0) >= self.max_waiting_per_address:
+            raise RelayRejection(
+                CloseCode.RATE_LIMITED, "too many codes waiting from this address; use one"
+            )
+        if not self.registrations.allow(peer.key, now):
+            raise RelayRejection(
+                CloseCode.RATE_LIMITED, "too many codes asked from this address; wait"
+            )
         nameplate = self._free_nameplate() if self._waiting < self.max_waiting else None
         if nameplate is None:
             raise RelayRejection(CloseCode.RELAY_FULL, "relay is busy; try again later")
         sid = self._rng.randbytes(SID_BYTES)
         expires_at = now + self.code_ttl
         self._slots[nameplate] = _Slot(peer, sid, expires_at)
+        self._short_in_use += nameplate <= _SHORT_MAX
         self._waiting += 1
+        self._waiting_from[peer.key] = self._waiting_from.get(peer.key, 0) + 1
         peer.state = PeerState.WAITING
         peer.nameplate = nameplate
         return Registration(nameplate, sid, expires_at, math.ceil(self.code_ttl))
@@ -263,8 +299,9 @@ class Registry(Generic[H]):
     def claim(self, handle: H, nameplate: int, now: float) -> Pairing[H]:
         """Pair a NEW connection with the user waiting behind ``nameplate``.
 
-        Both become PAIRED. Refusals other than RATE_LIMITED count against
-        the claimer's address.
+        Both become PAIRED. Every claim counts against the claimer's
+        address, successful or not: a random claim that succeeds burns a
+        waiting user's code just as surely as one that fails.
 
         Raises:
             RelayRejection: RATE_LIMITED, UNKNOWN_CODE, CODE_EXPIRED or
@@ -272,8 +309,8 @@ class Registry(Generic[H]):
             InvalidState: the handle is not NEW.
         """
         tech = self._expect(handle, PeerState.NEW)
-        if self._failures.blocked(tech.key, now):
-            raise RelayRejection(CloseCode.RATE_LIMITED, "too many failed attempts; wait")
+        if not self.claims.allow(tech.key, now):
+            raise RelayRejection(CloseCode.RATE_LIMITED, "too many claims from this address; wait")
         slot = self._slots.get(nameplate)
         if slot is None:
             self._fail(tech, now, CloseCode.UNKNOWN_CODE, "no one is waiting for this code")
@@ -285,6 +322,7 @@ class Registry(Generic[H]):
         user = slot.user
         slot.technician = tech
         self._waiting -= 1
+        self._unwait(user.key)
         user.state = tech.state = PeerState.PAIRED
         user.partner, tech.partner = tech, user
         tech.nameplate = nameplate
@@ -363,10 +401,11 @@ class Registry(Generic[H]):
         self._connections.release(peer.key)
         partner = peer.partner
         if peer.state is PeerState.WAITING and peer.nameplate is not None:
-            del self._slots[peer.nameplate]
+            self._drop_slot(peer.nameplate)
             self._waiting -= 1
+            self._unwait(peer.key)
         elif peer.state is PeerState.PAIRED and peer.nameplate is not None:
-            del self._slots[peer.nameplate]
+            self._drop_slot(peer.nameplate)
         elif peer.state is PeerState.PAIRED:
             self._joined -= 1
         self._set_state(peer, PeerState.CLOSED)
@@ -395,18 +434,36 @@ class Registry(Generic[H]):
         peer.state = state
 
     def _fail(self, peer: _Peer[H], now: float, code: CloseCode, reason: str) -> NoReturn:
-        self._failures.record_failure(peer.key, now)
         raise RelayRejection(code, reason)
 
     def _expire(self, nameplate: int, slot: _Slot[H]) -> None:
-        del self._slots[nameplate]
+        self._drop_slot(nameplate)
         self._waiting -= 1
+        self._unwait(slot.user.key)
         slot.user.state = PeerState.CLOSED
 
+    def _drop_slot(self, nameplate: int) -> None:
+        del self._slots[nameplate]
+        self._short_in_use -= nameplate <= _SHORT_MAX
+
+    def _unwait(self, key: str) -> None:
+        n = self._waiting_from[key]
+        if n == 1:
+            del self._waiting_from[key]
+        else:
+            self._waiting_from[key] = n - 1
+
     def _free_nameplate(self) -> int | None:
+        if self._short_in_use < _SHORT_IN_USE:
+            return self._draw(NAMEPLATE_MIN, _SHORT_MAX) or self._draw(
+                _SHORT_MAX + 1, NAMEPLATE_MAX
+            )
+        return self._draw(_SHORT_MAX + 1, NAMEPLATE_MAX) or self._draw(NAMEPLATE_MIN, _SHORT_MAX)
+
+    def _draw(self, low: int, high: int) -> int | None:
         for _ in range(_DRAWS):
-            n = self._rng.randint(NAMEPLATE_MIN, NAMEPLATE_MAX)
+            n = self._rng.randint(low, high)
             if n not in self._slots:
                 return n
-        free = [n for n in range(NAMEPLATE_MIN, NAMEPLATE_MAX + 1) if n not in self._slots]
+        free = [n for n in range(low, high + 1) if n not in self._slots]
         return self._rng.choice(free) if free else None

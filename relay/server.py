@@ -7,7 +7,8 @@ decoding or normalisation, so ``/V1/peer``, ``/v1/peer/``, ``/v1/%70eer`` and
 * ``/v1/peer``: the websocket endpoint (anything but an upgrade gets 426).
 * ``GET /healthz``: 200 ``{"status": "ok", "connections": N, "waiting_codes":
   N, "active_pairs": N}`` as ``application/json``.
-* ``GET /metrics``: counters and gauges in the Prometheus text format.
+* ``GET /metrics``: counters, histograms and gauges in the Prometheus text
+  format, for loopback clients or the metrics token (:mod:`relay.metrics_http`).
 * anything else: 404.
 
 With ``tls_certificate`` and ``tls_key`` the relay serves ``wss://`` (and
@@ -16,7 +17,9 @@ serves plain ``ws://``, and only on a loopback address.
 
 Connection caps (total and per address) are enforced after the upgrade, by
 closing with TOO_MANY_CONNECTIONS: clients then see one kind of refusal,
-and the count cannot leak when a handshake fails after the check.
+and the count cannot leak when a handshake fails after the check. Before
+the upgrade, :mod:`relay.guard` caps unfinished handshakes per address
+(dropping the excess at accept) and budgets buffered bytes.
 """
 
 from __future__ import annotations
@@ -34,8 +37,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve as ws_serv
 from websockets.http11 import Request, Response
 
 from common.protocol.relay_wire import CloseCode
+from relay.budget import ByteBudget
 from relay.config import RelayConfig
+from relay.guard import Guards, guarded_connection
 from relay.handler import Relay
+from relay.limits import ConnectionLimiter
+from relay.metrics_http import gauges, metrics_response, serve_metrics
 from relay.registry import Counts
 
 
@@ -75,6 +82,8 @@ class RelayServer:
         self._stopped = False
         self.host = config.host
         self.port: int = server.sockets[0].getsockname()[1]
+        # The separate /metrics listener (metrics_port), if any.
+        self.metrics_server: Server | None = None
 
     @property
     def url(self) -> str:
@@ -115,6 +124,8 @@ class RelayServer:
             return
         self._stopped = True
         self.relay.closing = True
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         self._server.close(code=CloseCode.GOING_AWAY, reason="relay shutting down")
         try:
             async with asyncio.timeout(timeout):
@@ -182,15 +193,31 @@ async def serve(
         if request.path == HEALTH_PATH:
             return _health(connection, relay.counts())
         if request.path == METRICS_PATH:
-            return _metrics(connection, relay)
+            return metrics_response(connection, request, relay)
         return connection.respond(http.HTTPStatus.NOT_FOUND, "Not Found\n")
 
+    guards = Guards(
+        ConnectionLimiter(config.max_handshakes_per_address, config.max_connections),
+        ByteBudget(config.max_buffered_per_connection, config.max_buffered_total),
+        relay.trusted,
+        on_refused=relay.metrics.refused,
+    )
+    relay.guards = guards
+    relay.metrics.gauges = lambda: gauges(relay)
     try:
-        server = await _listen(relay, config, process_request, ssl_context)
+        server = await _listen(relay, config, process_request, ssl_context, guards)
+        try:
+            metrics_server = await serve_metrics(relay, config)
+        except BaseException:
+            server.close()
+            await server.wait_closed()
+            raise
     except BaseException:
         await relay.stop()
         raise
-    return RelayServer(config, relay, server, tls=ssl_context is not None)
+    result = RelayServer(config, relay, server, tls=ssl_context is not None)
+    result.metrics_server = metrics_server
+    return result
 
 
 def server_context(certificate: Path, key: Path) -> ssl.SSLContext:
@@ -216,6 +243,7 @@ async def _listen(
     config: RelayConfig,
     process_request: Callable[[ServerConnection, Request], Response | None],
     ssl_context: ssl.SSLContext | None,
+    guards: Guards,
 ) -> Server:
     return await ws_serve(
         relay.handle,
@@ -232,27 +260,8 @@ async def _listen(
         process_request=process_request,
         server_header=_SERVER_HEADER,
         ssl=ssl_context,
+        create_connection=guarded_connection(guards),
     )
-
-
-def _metrics(connection: ServerConnection, relay: Relay) -> Response:
-    counts = relay.counts()
-    waiting, claimed = relay.hub.queue.counts()
-    body = relay.metrics.render(
-        {
-            "connections": counts.connections,
-            "waiting_codes": counts.waiting_codes,
-            "active_pairs": counts.active_pairs,
-            "queued_requests": {(("state", "waiting"),): waiting, (("state", "claimed"),): claimed},
-            "queue_consoles": counts.consoles,
-            "uptime_seconds": round(relay.wall_clock() - relay.started_at, 3),
-        }
-    )
-    response = connection.respond(http.HTTPStatus.OK, body)
-    del response.headers["Content-Type"]
-    response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _health(connection: ServerConnection, counts: Counts) -> Response:

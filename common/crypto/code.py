@@ -1,6 +1,7 @@
 """Pairing codes ``NNN-SSS-SSS``: a public routing number and a secret.
 
-``NNN`` is the nameplate the relay assigned (public: it only routes).
+``NNN`` is the nameplate the relay assigned (public: it only routes; four
+digits, ``NNNN``, when a relay is busy).
 ``SSS-SSS`` are six secret digits drawn with :mod:`secrets` on the user's
 side; the relay never sees them. A code is single use and expires (10
 minutes by default): the user side refuses a second pairing attempt with the
@@ -55,9 +56,11 @@ def parse_code(text: str, *, secret_digits: int = SECRET_DIGITS) -> tuple[int, s
         CodeError: the text is not a code.
     """
     digits = _digits(text)
-    if len(digits) != 3 + secret_digits or digits[0] == "0":
+    # A busy relay hands out four-digit nameplates (NNNN-SSS-SSS); the length tells.
+    plate = len(digits) - secret_digits
+    if plate not in (3, 4) or digits[0] == "0":
         raise CodeError(f"A code has {3 + secret_digits} digits, like 123-456-789.")
-    return int(digits[:3]), digits[3:]
+    return int(digits[:plate]), digits[plate:]
 
 
 def _group(digits: str) -> str:
@@ -69,7 +72,7 @@ class PairingCode:
     """A code issued on the user's side, tracking its single use.
 
     Attributes:
-        nameplate: the relay's routing number (100-999).
+        nameplate: the relay's routing number (100-999, 1000-9999 when busy).
         secret: the secret digits (never sent to the relay).
         issued_at: when the code was made (clock seconds).
         lifetime: seconds until it expires.
@@ -97,7 +100,7 @@ class PairingCode:
     @property
     def display(self) -> str:
         """The code as the user reads it out: ``123-456-789``."""
-        return _group(f"{self.nameplate:03d}{self.secret}")
+        return f"{self.nameplate:03d}-{_group(self.secret)}"
 
     def expired(self, now: float) -> bool:
         return now - self.issued_at >= self.lifetime

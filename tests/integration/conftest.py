@@ -21,7 +21,14 @@ from relay.server import RelayServer, serve
 
 # Port 0: the OS picks a free port. A short close_timeout keeps teardown fast
 # when a test leaves a peer that does not answer the closing handshake.
-TEST_DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "close_timeout": 2.0}
+# code_claims: relays require a sign-in to claim codes by default (issue 14); the
+# tests of the relay protocol claim anonymously, and those about sign-in set it.
+TEST_DEFAULTS: dict[str, Any] = {
+    "host": "127.0.0.1",
+    "port": 0,
+    "close_timeout": 2.0,
+    "code_claims": "anyone",
+}
 
 RelayFactory = Callable[..., Awaitable[RelayServer]]
 

@@ -271,7 +271,8 @@ async def test_code_claims_can_require_a_login(relay_factory: RelayFactory) -> N
         assert (await closed_with(tech))[0] == CloseCode.UNKNOWN_CODE
 
 
-async def test_auto_mode_requires_a_login_once_accounts_exist(relay_server: RelayServer) -> None:
+async def test_auto_mode_requires_a_login_once_accounts_exist(relay_factory: RelayFactory) -> None:
+    relay_server = await relay_factory(code_claims="auto")
     async with peer(relay_server.url) as tech:
         await tech.send(encode(Claim(123)))
         assert (await closed_with(tech))[0] == CloseCode.UNKNOWN_CODE

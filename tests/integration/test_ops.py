@@ -358,9 +358,16 @@ def test_start_up_lines_metrics_and_health(tmp_path: Path) -> None:
             "active_pairs": 0,
         }
         metrics = relay.http_get("/metrics").decode()
-        assert "# TYPE deskhand_relay_connections_total counter" in metrics
-        assert 'deskhand_relay_queued_requests{state="waiting"} 0' in metrics
+        # prometheus_client's exposition (issue 14): counters, histograms, process metrics.
+        assert "# TYPE deskhand_relay_connections_accepted_total counter" in metrics
+        assert "# TYPE deskhand_relay_connections gauge" in metrics
+        assert 'deskhand_relay_queued_requests{state="waiting"} 0.0' in metrics
+        assert "# TYPE deskhand_relay_forward_delay_seconds histogram" in metrics
+        assert "# TYPE deskhand_relay_pairing_seconds histogram" in metrics
+        assert "deskhand_relay_process_open_fds " in metrics
         assert "deskhand_relay_uptime_seconds " in metrics
+        names = [line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE")]
+        assert len(names) == len(set(names))
         for line in metrics.splitlines():
             assert line.startswith("#") or len(line.split(" ")) == 2, line
 

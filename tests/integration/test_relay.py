@@ -408,13 +408,26 @@ async def test_total_connection_cap(relay_factory: RelayFactory) -> None:
 
 
 async def test_failed_claims_are_rate_limited(relay_factory: RelayFactory) -> None:
-    server = await relay_factory(failed_claims_per_window=2)
+    server = await relay_factory(address_claims_per_window=2)
     codes = []
     for _ in range(3):
         async with peer(server.url) as tech:
             await tech.send(encode(Claim(999)))
             codes.append((await closed_with(tech))[0])
     assert codes == [CloseCode.UNKNOWN_CODE, CloseCode.UNKNOWN_CODE, CloseCode.RATE_LIMITED]
+
+
+async def test_successful_claims_count_against_the_address_too(
+    relay_factory: RelayFactory,
+) -> None:
+    # Issue 14: random claims that hit a waiting code were free, and burn the user's code.
+    server = await relay_factory(address_claims_per_window=2)
+    async with paired(server.url), paired(server.url):
+        async with peer(server.url) as user, peer(server.url) as tech:
+            registered = await register(user)
+            await tech.send(encode(Claim(registered.nameplate)))
+            code, reason, _ = await closed_with(tech)
+    assert (code, reason) == (CloseCode.RATE_LIMITED, "too many claims from this address; wait")
 
 
 async def test_relay_full(relay_factory: RelayFactory) -> None:

@@ -34,11 +34,30 @@ def test_parse_accepts_what_people_type(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "12-345-678", "512-417-38", "512-417-3821", "abc-def-ghi", "012-345-678", "512/417/382"],
+    [
+        "",
+        "12-345-678",
+        "512-417-38",
+        "51234-417-382",
+        "abc-def-ghi",
+        "012-345-678",
+        "0512-417-382",
+        "512/417/382",
+    ],
 )
 def test_parse_refuses_non_codes(text: str) -> None:
     with pytest.raises(CodeError):
         parse_code(text)
+
+
+def test_a_busy_relays_four_digit_nameplates() -> None:
+    # Issue 14: the relay hands out NNNN-SSS-SSS once most 3-digit nameplates are in use.
+    assert parse_code("5123-417-382") == (5123, "417382")
+    assert parse_code("5123 417382") == (5123, "417382")
+    code = PairingCode(5123, "417382", issued_at=0.0)
+    assert code.display == "5123-417-382"
+    assert parse_code(code.display) == (5123, "417382")
+    assert PairingCode(512, "417382", issued_at=0.0).display == "512-417-382"
 
 
 def test_single_use() -> None:

@@ -19,7 +19,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_defaults() -> None:
     config = load_config()
     assert config == RelayConfig()
-    assert (config.host, config.database_url, config.code_claims) == ("127.0.0.1", "", "auto")
+    # Issue 14: every relay requires a sign-in to claim codes unless told otherwise.
+    assert (config.host, config.database_url, config.code_claims) == ("127.0.0.1", "", "login")
 
 
 def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:

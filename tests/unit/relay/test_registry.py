@@ -27,6 +27,9 @@ T0 = 1000.0
 
 def make(**kwargs: Any) -> Registry[str]:
     kwargs.setdefault("rng", random.Random(1234))
+    # Most tests register from one address; the per-address limits have their own tests.
+    kwargs.setdefault("max_waiting_per_address", 100_000)
+    kwargs.setdefault("registrations_per_window", 100_000)
     return Registry(**kwargs)
 
 
@@ -85,7 +88,7 @@ def test_default_randomness_is_the_operating_systems() -> None:
     reg: Registry[str] = Registry()
     nameplates = set()
     for i in range(20):
-        reg.connect(str(i), "192.0.2.1")
+        reg.connect(str(i), f"192.0.2.{i}")
         nameplates.add(reg.register(str(i), T0).nameplate)
     assert len(nameplates) == 20
 
@@ -161,12 +164,16 @@ def test_registry_full_by_max_waiting() -> None:
 
 
 def test_every_nameplate_can_be_handed_out_once() -> None:
-    reg = make(max_connections=2000, max_connections_per_address=2000)
+    reg = make(max_connections=20_000, max_connections_per_address=20_000)
     count = NAMEPLATE_MAX - NAMEPLATE_MIN + 1
+    plates = []
     for i in range(count):
         reg.connect(f"u{i}", "192.0.2.1")
-        reg.register(f"u{i}", T0)
-    assert reg.counts().waiting_codes == count
+        plates.append(reg.register(f"u{i}", T0).nameplate)
+    assert reg.counts().waiting_codes == count == len(set(plates)) == 9900
+    # Three digits while three quarters of them are free, then four.
+    assert all(p <= 999 for p in plates[:675])
+    assert all(p >= 1000 for p in plates[675:9675])
     reg.connect("late", "192.0.2.1")
     with rejection(CloseCode.RELAY_FULL):
         reg.register("late", T0)
@@ -181,7 +188,7 @@ def test_expired_codes_make_room_for_new_ones() -> None:
 
 
 def test_failed_claims_are_rate_limited_per_address() -> None:
-    reg = make(failed_claims_per_window=3, failed_claim_window=300.0)
+    reg = make(address_claims_per_window=3, address_claim_window=300.0)
     nameplate = waiting_user(reg)
     wrong = NAMEPLATE_MIN if nameplate != NAMEPLATE_MIN else NAMEPLATE_MAX
     reg.connect("guesser", "198.51.100.7")
@@ -201,12 +208,57 @@ def test_failed_claims_are_rate_limited_per_address() -> None:
         reg.claim("guesser", nameplate, T0 + 100)
 
 
-def test_successful_claims_do_not_count_as_failures() -> None:
-    reg = make(failed_claims_per_window=1)
-    for i in range(5):
+def test_successful_claims_count_too() -> None:
+    # Issue 14: a random claim that finds a waiting user burns that user's code.
+    reg = make(address_claims_per_window=2)
+    for i in range(2):
         nameplate = waiting_user(reg, f"u{i}")
         reg.connect(f"t{i}", "198.51.100.7")
         reg.claim(f"t{i}", nameplate, T0)
+    nameplate = waiting_user(reg, "u2")
+    reg.connect("t2", "198.51.100.7")
+    with rejection(CloseCode.RATE_LIMITED):
+        reg.claim("t2", nameplate, T0)
+    assert reg.state("u2") is PeerState.WAITING
+
+
+def test_waiting_codes_are_capped_per_address_and_per_ipv6_64() -> None:
+    reg = make(max_waiting_per_address=2)
+    for i, address in enumerate(("2001:db8:1:2::1", "2001:db8:1:2:ffff::9")):
+        reg.connect(f"u{i}", address)
+        reg.register(f"u{i}", T0)
+    reg.connect("third", "2001:db8:1:2::77")
+    with rejection(CloseCode.RATE_LIMITED):
+        reg.register("third", T0)
+    # Another /64, and another IPv4 address, are not affected.
+    reg.connect("other", "2001:db8:1:3::1")
+    reg.register("other", T0)
+    # A code that is claimed, left or expired frees its address's place.
+    reg.disconnect("u0")
+    reg.register("third", T0)
+
+
+def test_registrations_are_rate_limited_per_address() -> None:
+    reg = make(registrations_per_window=2, registration_window=600.0)
+    for i in range(2):
+        waiting_user(reg, f"u{i}")
+        reg.disconnect(f"u{i}")
+    reg.connect("u2", "192.0.2.1")
+    with rejection(CloseCode.RATE_LIMITED):
+        reg.register("u2", T0)
+    # One registration comes back every window / limit seconds.
+    assert reg.register("u2", T0 + 300).nameplate
+
+
+def test_the_space_grows_to_four_digits_before_three_run_out() -> None:
+    reg = make(max_connections=5000, max_connections_per_address=5000)
+    plates = [waiting_user(reg, f"u{i}") for i in range(700)]
+    assert max(plates[:675]) <= 999
+    assert min(plates[675:]) >= 1000
+    # Once the short ones are free again, new codes are short again.
+    for i in range(700):
+        reg.disconnect(f"u{i}")
+    assert waiting_user(reg, "again") <= 999
 
 
 def test_connection_caps() -> None:
@@ -314,7 +366,9 @@ class RegistryMachine(RuleBasedStateMachine):
             max_waiting=4,
             max_connections=8,
             max_connections_per_address=3,
-            failed_claims_per_window=10_000,
+            address_claims_per_window=10_000,
+            max_waiting_per_address=10_000,
+            registrations_per_window=10_000,
             rng=random.Random(0),
         )
         self.now = 0.0

@@ -98,23 +98,61 @@ def test_metrics_render_in_the_prometheus_text_format() -> None:
     metrics.inc("closed_total", 2, code="RATE_LIMITED")
     metrics.inc("logins_total", result='we"ird\\')
     metrics.forwarded_bytes += 1234
-    text = metrics.render(
-        {"connections": 3, "queued_requests": {(("state", "waiting"),): 2}, "uptime_seconds": 1.5}
-    )
+    metrics.gauges = lambda: {
+        "connections": ("Open connections.", 3),
+        "queued_requests": ("Requests.", {(("state", "waiting"),): 2}),
+        "uptime_seconds": ("Uptime.", 1.5),
+    }
+    metrics.observe_forward(0.0003)
+    metrics.observe_pairing("code", 12.0)
+    text = metrics.render().decode()
     lines = text.splitlines()
-    assert 'deskhand_relay_closed_total{code="RATE_LIMITED"} 3' in lines
-    assert 'deskhand_relay_logins_total{result="we\\"ird\\\\"} 1' in lines
-    assert "deskhand_relay_forwarded_bytes_total 1234" in lines
-    assert "deskhand_relay_connections 3" in lines
-    assert 'deskhand_relay_queued_requests{state="waiting"} 2' in lines
+    assert 'deskhand_relay_closed_total{code="RATE_LIMITED"} 3.0' in lines
+    # Label values are closed sets: whatever else comes in is "other".
+    assert 'deskhand_relay_logins_total{result="other"} 1.0' in lines
+    assert "deskhand_relay_forwarded_bytes_total 1234.0" in lines
+    assert "deskhand_relay_connections 3.0" in lines
+    assert 'deskhand_relay_queued_requests{state="waiting"} 2.0' in lines
     assert "deskhand_relay_uptime_seconds 1.5" in lines
     assert "# TYPE deskhand_relay_connections gauge" in lines
-    assert text.endswith("\n")
+    assert 'deskhand_relay_forward_delay_seconds_bucket{le="0.0005"} 1.0' in lines
+    assert 'deskhand_relay_pairing_seconds_count{kind="code"} 1.0' in lines
+    assert any(line.startswith("deskhand_relay_process_resident_memory_bytes") for line in lines)
     assert metrics.value("closed_total", code="RATE_LIMITED") == 3
     with pytest.raises(KeyError):
         metrics.inc("made_up_total")
-    with pytest.raises(KeyError):
-        metrics.render({"made_up": 1})
+
+
+def test_every_refusal_has_a_closed_label() -> None:
+    from common.protocol.relay_wire import CloseCode
+    from relay.metrics import REFUSAL_REASONS, refusal_reason
+
+    cases = {
+        (CloseCode.RATE_LIMITED, "too many requests from this address; wait a minute"): (
+            "address_rate"
+        ),
+        (CloseCode.RATE_LIMITED, "too many claims from this address; wait"): "address_claims",
+        (CloseCode.RATE_LIMITED, "too many codes waiting from this address; use one"): (
+            "address_waiting_codes"
+        ),
+        (CloseCode.RATE_LIMITED, "too many codes asked from this address; wait"): (
+            "address_registrations"
+        ),
+        (CloseCode.LOCKED_OUT, "too many failed claims for this account; try again in 2 minutes"): (
+            "claim_lockout"
+        ),
+        (CloseCode.TOO_MANY_CONNECTIONS, "too many connections from this address"): (
+            "connections_per_address"
+        ),
+        (CloseCode.UNKNOWN_CODE, "no one is waiting for this code"): "unknown_code",
+        (CloseCode.RATE_LIMITED, "something new"): "rate_limited",
+    }
+    for (code, reason), label in cases.items():
+        assert refusal_reason(code, reason) == label
+        assert label in REFUSAL_REASONS
+    metrics = Metrics()
+    metrics.refused("not-a-reason")
+    assert metrics.value("refusals_total", reason="other") == 1
 
 
 def test_registry_queue_states() -> None:

@@ -75,7 +75,7 @@ class Backoff:
     def __init__(
         self,
         first: float = 0.1,
-        most: float = 5.0,
+        most: float = 2.0,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._first, self._most, self._rand = first, most, rand
@@ -133,7 +133,7 @@ class SecureChannel:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff: Backoff | None = None,
         resume_step_timeout: float = 10.0,
-        close_timeout: float = 0.5,
+        close_timeout: float = 0.25,
     ) -> None:
         self._link = link
         self._session = session

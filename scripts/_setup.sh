@@ -11,10 +11,11 @@ DESKHAND_VENV="$DESKHAND_ROOT/.venv"
 DESKHAND_STAMP="$DESKHAND_VENV/.deskhand-install-stamp"
 DESKHAND_PIP_STAMP="$DESKHAND_VENV/.deskhand-pip-upgraded"
 
-# Debian packages the tests and the demo need: an X server and its tools, the
-# runtime libraries of Qt's xcb platform plugin, and a system-tray host.
+# Debian packages the tests and the demo need: an X server and its tools (xclip
+# reads and sets X selections in the acceptance tests), the runtime libraries of
+# Qt's xcb platform plugin, and a system-tray host.
 DESKHAND_APT_PACKAGES=(
-    xvfb xauth x11-utils xdotool trayer
+    xvfb xauth x11-utils xdotool xclip trayer
     libegl1 libgl1 libglib2.0-0 libx11-xcb1
     libxkbcommon0 libxkbcommon-x11-0
     libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0

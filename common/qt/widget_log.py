@@ -44,7 +44,16 @@ import os
 import time
 from typing import IO, Any
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, QTimer
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPoint,
+    QRect,
+    Qt,
+    QTimer,
+)
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -198,7 +207,10 @@ class WidgetLog(QObject):
         now: dict[str, dict[str, Any]] = {}
         for top in self._app.topLevelWidgets():
             if top.isVisible():
-                self._scan_window(top, now)
+                try:
+                    self._scan_window(top, now)
+                except Exception as exc:  # a bug here must not take the app down
+                    self._write({"op": "error", "error": repr(exc), "window": top.windowTitle()})
         for key, record in now.items():
             if self._last.get(key) != record:
                 self._write({"op": "set", "key": key, **record})
@@ -217,8 +229,8 @@ class WidgetLog(QObject):
         window = {"window": top.windowTitle(), "wid": int(top.effectiveWinId())}
         widgets = [top, *(w for w in top.findChildren(QWidget) if w.isVisible())]
         for widget in widgets:
-            if widget is not top and widget.isWindow():
-                continue  # its own top-level entry covers it
+            if widget.window() is not top:
+                continue  # in a dialog parented to this window: the dialog's scan has it
             record = self._describe(widget)
             if record is None:
                 continue
@@ -317,8 +329,10 @@ class WidgetLog(QObject):
         viewport = view.viewport()
         shown_area = viewport.rect()
         selection = view.selectionModel()
-        columns = model.columnCount()
-        for row in range(min(model.rowCount(), _MAX_ROWS)):
+        root = QModelIndex()
+        # PySide makes columnCount private on list models (they have one column).
+        columns = 1 if isinstance(model, QAbstractListModel) else model.columnCount(root)
+        for row in range(min(model.rowCount(root), _MAX_ROWS)):
             cells: list[str] = []
             area = QRect()
             for column in range(columns):
@@ -365,7 +379,8 @@ def _path(widget: QWidget) -> str:
     names: list[str] = []
     parent = widget.parentWidget()
     while parent is not None:
-        if parent.objectName():
-            names.append(parent.objectName())
+        name = parent.objectName()
+        if name and not name.startswith("qt_"):
+            names.append(name)
         parent = parent.parentWidget()
     return "/".join(reversed(names))

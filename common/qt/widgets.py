@@ -37,8 +37,12 @@ class ChatPanel(QWidget):
         super().__init__(parent)
         self.peer = peer
         self.transcript = QListWidget(self)
+        self.transcript.setObjectName("chat-transcript")
+        self.transcript.setAccessibleName("Chat messages")
         self.transcript.setWordWrap(True)
         self.entry = QLineEdit(self)
+        self.entry.setObjectName("chat-entry")
+        self.entry.setAccessibleName("Chat message")
         self.entry.setPlaceholderText("Type a message and press Enter")
         self.entry.setMaxLength(MAX_CHAT)
         self.send_button = QPushButton("Se&nd", self)

@@ -1,0 +1,293 @@
+"""Acceptance tests: the relay, the user client and the technician console as separate
+processes, each app on its own Xvfb display, driven with real X input (tests/e2e/harness.py).
+
+Display A is the user's (1024x768): the client's window and a probe window
+(tests/x11_probe.py, a solid colour that logs its input). Display B is the
+technician's (1920x1080): the console. One set-up serves the whole module,
+and the tests run in order:
+
+1. the code flow: the anti-scam gate, a code read off the client, typed into
+   the console's "connect by code" field, consent after its delay, the
+   user's screen (the probe's colour) in the technician's viewer; the user
+   stops it from the session bar;
+2. the queue flow: the request form, the request in the technician's
+   queue, claimed with Ctrl+Enter, consent, the user's screen again (this
+   session stays open for the next tests);
+3. control: asked for by the technician, allowed by the user; a click in the
+   viewer lands on the probe where it was aimed;
+4. typing, with é ß €: what the technician types over the viewer is what
+   the probe receives;
+5. chat both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import App, Deskhand, HarnessError, Probe, Widget, module_deskhand
+
+
+pytestmark = [pytest.mark.e2e, pytest.mark.x11]
+
+CODE = re.compile(r"^\d{3}-\d{3}-\d{3}$")
+CONSENT = "Deskhand — allow remote help?"
+MORE = "Deskhand — allow more?"
+PROBE_GEOMETRY = (560, 420, 400, 280)  # x, y, w, h on display A, clear of the client's window
+PROBE_FILL = (0xD8, 0x1B, 0x8C)  # a colour no Deskhand widget uses
+USER_NAME = "Zoë Müller"
+DESCRIPTION = "My printer prints only € signs"
+CATEGORY = "Printing"
+USER_QUIET = 1.5  # seconds: the client pauses remote input for 1 s after the user's own input
+
+
+@pytest.fixture(scope="module")
+def dh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deskhand]:
+    yield from module_deskhand(tmp_path_factory.mktemp("acceptance"))
+
+
+@pytest.fixture(scope="module")
+def probe(dh: Deskhand) -> Probe:
+    fill = "#{:02x}{:02x}{:02x}".format(*PROBE_FILL)
+    return dh.probe(PROBE_GEOMETRY, fill)
+
+
+@pytest.fixture(autouse=True)
+def no_qt_warnings(dh: Deskhand) -> Iterator[None]:
+    """A Qt warning in either app fails the test that caused it (as tests/gui do)."""
+    dh.qt_problems()
+    yield
+    problems = dh.qt_problems()
+    assert not problems, "\n".join(problems)
+
+
+# --- steps a person takes ---
+
+
+def pass_gate(client: App) -> None:
+    """The anti-scam gate: tick "I contacted my IT support myself", Continue."""
+    client.click(name="anti-scam-confirm", role="checkbox")
+    client.wait(name="anti-scam-confirm", where=lambda w: bool(w.get("checked")))
+    client.click(role="button", text="Continue", enabled=True)
+
+
+def allow(client: App, window: str, capabilities: tuple[str, ...]) -> str:
+    """Tick what to allow in a consent dialog, wait out its delay, click Allow.
+
+    Returns the verification number the dialog showed ("" for a dialog without one).
+    """
+    client.wait(role="dialog", window=window)
+    for capability in capabilities:
+        box = client.wait(name=f"capability-{capability}", role="checkbox", window=window)
+        if not box.get("checked"):
+            client.click(box)
+            client.wait(
+                name=f"capability-{capability}",
+                window=window,
+                where=lambda w: bool(w.get("checked")),
+            )
+    sas = client.find(name="sas", role="label", window=window)
+    button = client.wait(role="button", text="Allow", enabled=True, window=window, timeout=30)
+    client.click(button)
+    client.wait_gone(role="dialog", window=window)
+    return sas[0].text if sas else ""
+
+
+def viewer(dh: Deskhand) -> Widget:
+    return dh.technician.wait(cls="ScreenView", role="view")
+
+
+def probe_colour_in_viewer(dh: Deskhand) -> tuple[float, float, float]:
+    """The mean colour where the viewer draws the probe's middle (display B)."""
+    view = viewer(dh)
+    px, py, pw, ph = PROBE_GEOMETRY
+    x0, y0 = dh.to_viewer(view, px + pw * 0.25, py + ph * 0.25)
+    x1, y1 = dh.to_viewer(view, px + pw * 0.75, py + ph * 0.75)
+    shot = dh.tech.screenshot(round(x0), round(y0), round(x1 - x0), round(y1 - y0))
+    return shot.mean(shot.x, shot.y, shot.width, shot.height)
+
+
+def close_to(colour: tuple[float, float, float], want: tuple[int, int, int], tol: float) -> bool:
+    return all(abs(c - w) <= tol for c, w in zip(colour, want, strict=True))
+
+
+def wait_for_user_screen(dh: Deskhand) -> None:
+    """The technician's viewer shows the user's screen: the probe's colour where it belongs."""
+    seen: list[Any] = []
+
+    def shows_probe() -> bool:
+        colour = probe_colour_in_viewer(dh)
+        seen.append(colour)
+        return close_to(colour, PROBE_FILL, 12)
+
+    try:
+        dh.technician.wait_until(shows_probe, "the probe's colour in the viewer", timeout=30)
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}\nlast colours seen: {seen[-3:]}") from None
+    # And not everywhere: the client's window, at the top left of A, is not that colour.
+    view = viewer(dh)
+    x, y = dh.to_viewer(view, 100, 300)
+    outside = dh.tech.screenshot(round(x), round(y), 8, 8)
+    assert not close_to(outside.mean(outside.x, outside.y, 8, 8), PROBE_FILL, 40)
+
+
+# --- the tests ---
+
+
+def test_code_flow(dh: Deskhand, probe: Probe) -> None:
+    client, technician = dh.client, dh.technician
+    client.click(name="phone-code", role="button")
+    pass_gate(client)
+    code = client.wait(name="code", role="label", text=CODE).text
+
+    technician.click(name="code", role="edit")
+    technician.type(code)
+    technician.key("Return")
+    tech_sas = technician.wait(name="sas", text=re.compile(r"^Verification number: \d+$"))
+
+    user_sas = allow(client, CONSENT, ("view",))
+    assert tech_sas.text == f"Verification number: {user_sas}"
+    technician.wait(name="granted", text="The user allows: view")
+    wait_for_user_screen(dh)
+
+    # The user ends it from the always-on-top session bar.
+    client.click(role="button", text="Stop", inside="deskhand-session-bar")
+    technician.wait(name="banner-text", text=re.compile(r"ended", re.IGNORECASE))
+    client.wait(name="request", role="button", enabled=True)
+
+
+@pytest.fixture(scope="module")
+def queue_session(dh: Deskhand, probe: Probe) -> Widget:
+    """A session from the queue, viewing the user's screen; returns the technician's queue row."""
+    client, technician = dh.client, dh.technician
+    client.click(name="request", role="button")
+    pass_gate(client)
+    name = client.click(role="edit", where=lambda w: "Your name" in str(w.get("placeholder")))
+    client.key("ctrl+a")
+    client.type(USER_NAME)
+    client.wait(role="edit", text=USER_NAME, where=lambda w: w.key == name.key)
+    client.click(role="text", where=lambda w: "What is wrong" in str(w.get("placeholder")))
+    client.type(DESCRIPTION)
+    client.wait(role="text", text=DESCRIPTION)
+    client.click(role="combo")
+    client.click(role="item", text=CATEGORY)
+    client.wait(role="combo", text=CATEGORY)
+    client.click(role="button", text="Send request")
+    client.wait(name="queue-position")
+
+    technician.click(role="tab", text="Queue")  # an earlier session's tab may be in front
+    row = technician.wait(
+        role="item", name="queue", where=lambda w: USER_NAME in w.get("cells", [])
+    )
+    technician.click(row)
+    technician.wait(name="details-title", text=f"{USER_NAME} — {CATEGORY}")
+    technician.wait(name="details-text", text=DESCRIPTION)
+    technician.key("ctrl+Return")  # Claim
+
+    allow(client, CONSENT, ("view",))
+    technician.wait(name="granted", text="The user allows: view")
+    wait_for_user_screen(dh)
+    return row
+
+
+def test_queue_flow(dh: Deskhand, queue_session: Widget) -> None:
+    assert CATEGORY in queue_session.get("cells")
+    # The session tab is titled after the user; the client shows who is connected.
+    dh.technician.wait(role="tab", text=re.compile(re.escape(USER_NAME)))
+    dh.client.wait(name="connected", text=re.compile("Demo Technician"))
+
+
+@pytest.fixture(scope="module")
+def control(dh: Deskhand, queue_session: Widget, probe: Probe) -> Widget:
+    """The technician asked for control and the user allowed it; returns the viewer."""
+    technician, client = dh.technician, dh.client
+    technician.click(name="control", role="button", text="Ask for control")
+    allow(client, MORE, ("control",))
+    technician.wait(name="granted", text="The user allows: view, control")
+    technician.wait(name="control", text="Control on — click to stop")
+    dh.user.wait_quiet(USER_QUIET)
+    return viewer(dh)
+
+
+def click_over_probe(dh: Deskhand, view: Widget, probe: Probe, x: int, y: int) -> dict[str, Any]:
+    """The technician clicks the viewer where it shows (x, y) of A; returns the probe's press."""
+    probe.clear()
+    dh.user.wait_quiet(USER_QUIET)
+    vx, vy = dh.to_viewer(view, x, y)
+    dh.technician.focus_window(view)
+    dh.tech.click_at(round(vx), round(vy))
+    presses: list[dict[str, Any]] = probe.wait_for(
+        lambda events: (
+            [e for e in events if e.get("event") == "release"]
+            and [e for e in events if e.get("event") == "press"]
+        ),
+        "a click on the probe",
+    )
+    return presses[0]
+
+
+def test_click_lands_at_the_mapped_position(dh: Deskhand, control: Widget, probe: Probe) -> None:
+    px, py, pw, ph = PROBE_GEOMETRY
+    tolerance = 1 + 1 / dh.viewer_scale(control)  # a viewer pixel covers 1/scale of A's
+    for x, y in ((px + pw // 2, py + ph // 2), (px + 37, py + ph - 23)):
+        press = click_over_probe(dh, control, probe, x, y)
+        assert press["button"] == 1
+        assert abs(press["x"] - x) <= tolerance and abs(press["y"] - y) <= tolerance, (
+            press,
+            (x, y),
+        )
+
+
+def test_typing_reaches_the_user_desktop(dh: Deskhand, control: Widget, probe: Probe) -> None:
+    # As a technician works: the keyboard was somewhere else in the console (the chat
+    # box), then a click in the picture, then typing.
+    dh.technician.click(name="chat-entry", role="edit")
+    dh.technician.wait(name="chat-entry", where=lambda w: bool(w.get("focus")))
+    px, py, pw, ph = PROBE_GEOMETRY
+    click_over_probe(dh, control, probe, px + pw // 2, py + ph // 2)
+    probe.clear()
+    text = "é ß €"
+    dh.technician.type(text, delay_ms=80)
+    try:
+        probe.wait_for(lambda _events: len(probe.typed()) >= len(text), f"{text!r} on the probe")
+    except HarnessError as exc:
+        state = dh.technician.find(name="control-state")
+        said = state[0].text if state else "(no control state shown)"
+        raise HarnessError(f"{exc}\nthe console says: {said}") from None
+    assert probe.typed() == text
+
+
+def test_chat_both_ways(dh: Deskhand, queue_session: Widget) -> None:
+    client, technician = dh.client, dh.technician
+    client.click(name="chat-entry", role="edit")
+    client.type("Hello from Zoë ✓")
+    client.key("Return")
+    technician.wait(role="item", name="chat-transcript", text="User: Hello from Zoë ✓")
+    client.wait(role="item", name="chat-transcript", text="You: Hello from Zoë ✓")
+
+    technician.click(name="chat-entry", role="edit")
+    technician.type("Looking at it — ß")
+    technician.key("Return")
+    client.wait(role="item", name="chat-transcript", text="Technician: Looking at it — ß")
+    technician.wait(role="item", name="chat-transcript", text="You: Looking at it — ß")
+
+
+def test_the_harness_reads_and_sets_selections(dh: Deskhand) -> None:
+    """The selection helpers the clipboard tests use, on both displays."""
+    dh.user.own_selection("Grüße € 1", "clipboard")
+    dh.tech.own_selection("ß 2", "primary")
+    assert dh.user.selection("clipboard") == "Grüße € 1"
+    assert dh.tech.selection("primary") == "ß 2"
+    assert dh.tech.selection("clipboard") != "Grüße € 1"  # two displays, two clipboards
+
+
+def test_the_widget_map_stays_cheap(dh: Deskhand) -> None:
+    """The map's scans cost little (they run at most every 100 ms, on changes only)."""
+    for app in (dh.client, dh.technician):
+        costs = sorted(app.map.scan_ms)
+        assert costs, f"the {app.name} wrote no scans"
+        median = costs[len(costs) // 2]
+        assert median < 25, f"{app.name}: median scan {median:.1f} ms"

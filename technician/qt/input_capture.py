@@ -15,6 +15,12 @@ It is an event filter: it translates events with
 (or a scroll area around it) does not act on them too. Everything else
 passes through. Policy lives in the core; this module only knows Qt.
 
+Mouse events come from the widget given; keyboard and focus events from the
+widget that really holds the focus when that one is focused: the end of its
+focus-proxy chain. A scroll area's viewport forwards its focus to the scroll
+area, so keys never reach the viewport: filtering only the viewport lost
+every key (issue 9).
+
 Keys. Special keys and modifiers travel as X keysyms; Ctrl/Alt/Super
 shortcuts as the key's character; other text as text (é, ß, € and input
 method commits). Auto-repeat is not forwarded: the user's X server repeats
@@ -59,7 +65,7 @@ from common.protocol.messages import (
 from technician.core.input import SPECIAL_KEYS, RemoteInput, ViewTransform, translate_key
 
 
-__all__ = ["QT_KEY_TO_KEYSYM", "InputCapture", "special_keys_menu"]
+__all__ = ["QT_KEY_TO_KEYSYM", "InputCapture", "keyboard_widget", "special_keys_menu"]
 
 Key = Qt.Key
 
@@ -103,6 +109,7 @@ QT_KEY_TO_KEYSYM: dict[Qt.Key, int] = {
 _LOCAL_ONLY = {Key.Key_AltGr, Key.Key_Mode_switch, Key.Key_Multi_key}
 
 _GRAB_PLATFORMS = {"xcb", "windows", "cocoa"}
+_HOVER = (QEvent.Type.Enter, QEvent.Type.Leave)
 
 _BUTTONS: dict[Qt.MouseButton, int] = {
     Qt.MouseButton.LeftButton: 1,
@@ -162,10 +169,13 @@ class InputCapture(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._flush)
+        self._keys = keyboard_widget(widget)
         widget.setMouseTracking(True)
-        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        widget.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled, True)
+        self._keys.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._keys.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled, True)
         widget.installEventFilter(self)
+        if self._keys is not widget:
+            self._keys.installEventFilter(self)
 
     @property
     def remote(self) -> RemoteInput:
@@ -174,6 +184,11 @@ class InputCapture(QObject):
     @property
     def keyboard_grabbed(self) -> bool:
         return self._grabbed
+
+    @property
+    def keyboard_target(self) -> QWidget:
+        """The widget whose keyboard and focus events are captured."""
+        return self._keys
 
     def set_transform(self, transform: ViewTransform | None) -> None:
         """How viewer points map to the user's desktop (on every resize, scroll, monitor)."""
@@ -201,15 +216,25 @@ class InputCapture(QObject):
         """Release everything and stop filtering the widget."""
         self._release_everything()
         self._widget.removeEventFilter(self)
+        self._keys.removeEventFilter(self)
 
     # --- the filter ---
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is not self._widget or not self._enabled:
+        if not self._enabled:
+            return False
+        pointer, keys = watched is self._widget, watched is self._keys
+        if not (pointer or keys):
             return False
         kind = event.type()
         now = self._clock()
         handled = True
+        # The pointer is the widget's; the keyboard and the focus are the keyboard widget's.
+        if isinstance(event, (QMouseEvent, QWheelEvent)) or kind in _HOVER:
+            if not pointer:
+                return False
+        elif isinstance(event, (QKeyEvent, QInputMethodEvent, QFocusEvent)) and not keys:
+            return False
         if self._source is not None and isinstance(event, (QMouseEvent, QWheelEvent)):
             self._input.transform = self._source()
         if isinstance(event, QMouseEvent):
@@ -249,8 +274,8 @@ class InputCapture(QObject):
             return True
         button = _BUTTONS.get(event.button())
         if kind in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
-            if not self._widget.hasFocus():
-                self._widget.setFocus(Qt.FocusReason.MouseFocusReason)
+            if not self._keys.hasFocus():
+                self._keys.setFocus(Qt.FocusReason.MouseFocusReason)
             if button is not None:
                 self._input.pointer_button(button, True, pos.x(), pos.y(), now)
             return True
@@ -289,7 +314,7 @@ class InputCapture(QObject):
 
     def _on_focus_or_hover(self, kind: QEvent.Type) -> None:
         if kind in (QEvent.Type.FocusIn, QEvent.Type.Enter):
-            if self._widget.hasFocus() and self._widget.underMouse():
+            if self._keys.hasFocus() and self._widget.underMouse():
                 self._grab()
         elif kind == QEvent.Type.Leave:
             self._ungrab()
@@ -301,12 +326,12 @@ class InputCapture(QObject):
         if QGuiApplication.platformName() not in _GRAB_PLATFORMS:
             return
         if self._grab_wanted and not self._grabbed:
-            self._widget.grabKeyboard()
+            self._keys.grabKeyboard()
             self._grabbed = True
 
     def _ungrab(self) -> None:
         if self._grabbed:
-            self._widget.releaseKeyboard()
+            self._keys.releaseKeyboard()
             self._grabbed = False
 
     def _release_everything(self) -> None:
@@ -325,6 +350,15 @@ class InputCapture(QObject):
             self._timer.stop()
         else:
             self._timer.start(max(0, round((deadline - now) * 1000)))
+
+
+def keyboard_widget(widget: QWidget) -> QWidget:
+    """The widget that gets the keyboard when widget is focused (its focus-proxy chain's end)."""
+    target, seen = widget, {id(widget)}
+    while (proxy := target.focusProxy()) is not None and id(proxy) not in seen:
+        seen.add(id(proxy))
+        target = proxy
+    return target
 
 
 def special_keys_menu(capture: InputCapture, parent: QWidget | None = None) -> QMenu:

@@ -127,6 +127,10 @@ class ScreenView(QAbstractScrollArea):
         self._cursor_serial = -1
         self.paint_count = 0
         self.last_paint_rect = QRect()
+        self.setObjectName("remote-screen")
+        self.setAccessibleName("The user's screen")
+        # The viewport forwards its focus to this view (Qt's scroll areas do): keys
+        # arrive here, not at the viewport. InputCapture follows that proxy.
         self.viewport().setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setFrameShape(QAbstractScrollArea.Shape.NoFrame)
         self.setMinimumSize(160, 120)

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 from common.protocol import messages as m
 from technician.core.input import Rect, ViewTransform
 from technician.qt.input_capture import InputCapture, special_keys_menu
+from technician.qt.viewer import ScreenView
 
 
 pytestmark = pytest.mark.gui
@@ -259,3 +260,26 @@ def test_a_transform_source_is_asked_at_every_pointer_event(qtbot: QtBot) -> Non
     capture.set_transform_source(lambda: None)
     mouse(viewer, QEvent.Type.MouseMove, 30, 20)
     assert sent == [m.PointerMove(1930, 20), m.PointerMove(2030, 20)]
+
+
+def test_keys_reach_the_capture_of_the_viewer_viewport(qtbot: QtBot) -> None:
+    """The viewer's viewport forwards its focus to the scroll area, so that is where keys
+    arrive: the capture installed on the viewport must see them (issue 9)."""
+    view = ScreenView()
+    qtbot.addWidget(view)
+    sent: list[m.AppMessage] = []
+    capture = InputCapture(view.viewport(), sent.append, min_move_interval=0)
+    view.show()
+    qtbot.waitExposed(view)
+    view.viewport().setFocus()  # what the session tab does when control starts
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is not None)
+    focused = QApplication.focusWidget()
+    assert focused is view and capture.keyboard_target is view
+    key(focused, PRESS, Qt.Key.Key_Q, "q")
+    key(focused, RELEASE, Qt.Key.Key_Q, "q")
+    key(focused, PRESS, Qt.Key.Key_Eacute, "é")
+    assert sent == [m.KeyEvent(ord("q"), True, 0), m.KeyEvent(ord("q"), False, 0), m.TextInput("é")]
+    capture.detach()
+    sent.clear()
+    key(focused, PRESS, Qt.Key.Key_Q, "q")
+    assert sent == []

@@ -2,7 +2,7 @@
 
 - :class:`RelayThread`: the relay in process on 127.0.0.1, in its own loop thread,
   with a technician account (so the queue can be claimed).
-- :class:`TechPeer`: the technician's real core (TechnicianClient, TechnicianSession)
+- :class:`TechPeer`: the technician's real core (TechnicianClient, TechnicianSessionController)
   in its own loop thread, recording everything the user's side sends.
 - :class:`ClientApp`: the user client as app.py builds it (HelpFlow, ClientBridge,
   ClientShell), with screen sharing and control replaced by what the test gives.
@@ -26,13 +26,15 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
 from pytestqt.qtbot import QtBot
 
-from client.core.live_session import ControlFactory, SharerFactory
+from client.core.features import SharerFactory
 from client.core.options import ClientOptions
+from client.core.session_controller import ControlFactory
 from client.core.system_summary import SystemSummary
 from client.qt.app import build_flow
 from client.qt.bridge import ClientBridge
 from client.qt.shell import ClientShell
 from client.qt.window import ClientWindow
+from common.capability import parse_capabilities
 from common.crypto.identity import TechnicianCredential
 from common.net.channel import SecureChannel
 from common.net.pairing import PairingTimeouts
@@ -44,7 +46,10 @@ from relay.config import RelayConfig
 from relay.server import RelayServer, serve
 from technician.core.queue import QueueWatch
 from technician.core.session import TechnicianClient
-from technician.core.technician_session import TechnicianSession
+from technician.core.session_controller import (
+    TechnicianSessionController,
+    TechnicianSessionEvent,
+)
 from tests.integration.relay_helpers import PASSWORD, create_account
 
 
@@ -119,7 +124,8 @@ class TechPeer:
 
     Attributes:
         received: every message the user's side sent, in order (thread safe to read).
-        ended: how the session ended, once it has.
+        ended: how the secure session ended, once it has.
+        events: every event of the technician's session controller.
         channel, session: the open session.
     """
 
@@ -133,7 +139,8 @@ class TechPeer:
         self.received: list[AppMessage] = []
         self.ended: SessionEnded | None = None
         self.channel: SecureChannel | None = None
-        self.session: TechnicianSession | None = None
+        self.session: TechnicianSessionController | None = None
+        self.events: list[TechnicianSessionEvent] = []
         self.sas: list[str] = []
         self._lock = threading.Lock()
 
@@ -167,9 +174,13 @@ class TechPeer:
     async def _adopt(self, pairing: Coroutine[Any, Any, SecureChannel]) -> SecureChannel:
         channel = await pairing
         self.channel = channel
-        self.session = TechnicianSession(channel)
         channel.add_listener(self._on_event)
+        self.session = TechnicianSessionController(channel, self._on_session_event)
         return channel
+
+    def _on_session_event(self, event: TechnicianSessionEvent) -> None:
+        with self._lock:
+            self.events.append(event)
 
     def _on_event(self, event: SessionEvent) -> None:
         with self._lock:
@@ -192,7 +203,7 @@ class TechPeer:
     def ask(self, capabilities: tuple[str, ...]) -> None:
         def ask() -> None:
             assert self.session is not None
-            self.session.request(capabilities)
+            self.session.request(parse_capabilities(capabilities))
 
         self.loop.call_soon(ask)
 

@@ -2,7 +2,7 @@
 
 :class:`RelayThread` runs the real relay in process on 127.0.0.1 (optionally
 with an account). :class:`UserPeer` is the user's real core (UserClient,
-UserSession and a ScreenSharer over a fake screen) driven from the test's
+UserSessionController and a ScreenSharer over a fake screen) driven from the test's
 thread: it asks for help by code or through the queue, answers consent,
 grants, chats, stops, and records what the technician's side sent.
 Every wait is bounded.
@@ -21,14 +21,23 @@ from typing import Any, TypeVar
 
 from PySide6.QtWidgets import QWidget
 
+from client.core.features import ScreenPort, SharerPort
 from client.core.screen.sharer import ScreenSharer, SharerConfig
 from client.core.session import HelpRequest, UserClient
-from client.core.user_session import CapabilitiesAsked, UserSession, UserSessionEvent
+from client.core.session_controller import (
+    CapabilitiesAsked,
+    SessionClosed,
+    SessionState,
+    UserSessionController,
+    UserSessionEvent,
+)
+from common.capability import Capability
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentRequest
 from common.net.runner import LoopThread
+from common.net.session_events import EndReason
 from common.protocol.messages import AppMessage
-from common.session import MessageReceived, SessionEnded, SessionEvent
+from common.session import MessageReceived, SessionEnded, SessionEvent, SessionLimits
 from relay.config import RelayConfig, load_config
 from relay.server import RelayServer, serve
 from tests.integration.relay_helpers import PASSWORD, create_account, disable_account
@@ -128,14 +137,16 @@ class UserPeer:
         url: the relay.
         org: the organisation whose technicians the user trusts.
         grant: what the user allows at consent (None: decline), from what is asked.
-        grant_more: answer CapabilitiesAsked by granting what was asked.
+        grant_more: answer CapabilitiesAsked by allowing everything the prompt asks for.
         device: the device name sent with consent.
         hold_consent: the user answers only once this is set (bounded by WAIT).
+        limits: the session's limits (a short ``resume_grace`` ends a lost link sooner).
 
     Attributes:
         received: every message the technician's side sent, in order.
         asked: every CapabilitiesAsked.
-        ended: how the session ended, once it has.
+        ended: how the secure session ended, once it has.
+        closed: how the user's session controller saw the end, once it has.
         consent: the ConsentRequest the user saw.
         capture: the fake screen shared.
     """
@@ -150,22 +161,25 @@ class UserPeer:
         device: str = "Bob's laptop",
         name: str = "user",
         hold_consent: threading.Event | None = None,
+        limits: SessionLimits | None = None,
     ) -> None:
         self._grant = grant
         self._hold = hold_consent
         self._grant_more = grant_more
         self.loop = LoopThread(f"test-{name}")
         self.loop.start()
-        self.client = UserClient(url, org.trust, self._consent, device=device, resume_timeout=1.0)
+        self.client = UserClient(
+            url, org.trust, self._consent, device=device, resume_timeout=1.0, limits=limits
+        )
         self.capture = FakeCapture(320, 200)
         self.capture.screen[...] = text_like(200, 320)
         self.received: list[AppMessage] = []
         self.asked: list[CapabilitiesAsked] = []
         self.consent: ConsentRequest | None = None
         self.ended: SessionEnded | None = None
+        self.closed: SessionClosed | None = None
         self.channel: SecureChannel | None = None
-        self.session: UserSession | None = None
-        self._sharer: ScreenSharer | None = None
+        self.session: UserSessionController | None = None
         self._waiter: concurrent.futures.Future[None] | None = None
         self._lock = threading.Lock()
         self._ended_event = threading.Event()
@@ -205,19 +219,21 @@ class UserPeer:
         channel = await self.client.wait_for_technician()
         self.channel = channel
         self.ended = None
+        self.closed = None
         self._ended_event.clear()
         channel.add_listener(self._on_channel_event)
-        session = UserSession(channel)
-        session.add_listener(self._on_session_event)
+        session = UserSessionController(channel, self._on_session_event, sharer_factory=self._share)
         self.session = session
-        sharer = ScreenSharer(
-            channel,
+        session.start()
+
+    def _share(self, port: ScreenPort) -> SharerPort:
+        # The screen is shared while "view" is allowed (the controller decides).
+        return ScreenSharer(
+            port,
             SharerConfig(use_damage=False, cursor=False, poll_active=0.02, poll_idle=0.05),
             capture_factory=lambda: self.capture,
             events_factory=lambda *_: None,
         )
-        await sharer.start()
-        self._sharer = sharer
 
     def wait_connected(self) -> None:
         assert self._waiter is not None
@@ -235,7 +251,6 @@ class UserPeer:
     def _on_channel_event(self, event: SessionEvent) -> None:
         if isinstance(event, SessionEnded):
             self.ended = event
-            self._ended_event.set()
         elif isinstance(event, MessageReceived):
             with self._lock:
                 self.received.append(event.message)
@@ -244,7 +259,10 @@ class UserPeer:
         if isinstance(event, CapabilitiesAsked):
             self.asked.append(event)
             if self._grant_more and self.session is not None:
-                self.session.grant(event.requested)
+                self.session.answer_request(event.capabilities)
+        elif isinstance(event, SessionClosed):
+            self.closed = event
+            self._ended_event.set()
 
     def messages(self, kind: type[T]) -> list[T]:
         with self._lock:
@@ -259,7 +277,7 @@ class UserPeer:
         self._run(run())
 
     def set_capability(self, capability: str, on: bool) -> None:
-        self.call(lambda: self._session().set_capability(capability, on))
+        self.call(lambda: self._session().set_capability(Capability(capability), on))
 
     def chat(self, text: str) -> None:
         self.call(lambda: self._session().send_chat(text))
@@ -270,7 +288,7 @@ class UserPeer:
     def stop(self) -> None:
         self._run(self._session().stop())
 
-    def _session(self) -> UserSession:
+    def _session(self) -> UserSessionController:
         assert self.session is not None, "not connected"
         return self.session
 
@@ -278,15 +296,17 @@ class UserPeer:
         assert self.channel is not None, "not connected"
         return self.channel
 
-    def wait_ended(self) -> SessionEnded:
+    def wait_ended(self) -> SessionClosed:
+        """How the user's session ended, as its controller reported it."""
         assert self._ended_event.wait(WAIT), "the session did not end"
-        assert self.ended is not None
-        return self.ended
+        assert self.closed is not None
+        return self.closed
 
     def close(self) -> None:
         async def shutdown() -> None:
-            if self._sharer is not None:
-                await self._sharer.stop()
+            session = self.session
+            if session is not None and session.state is not SessionState.ENDED:
+                await session.stop(EndReason.USER_QUIT)
             await self.client.cancel()
 
         try:

@@ -5,18 +5,20 @@ injector, ScreenSharer on a fake screen) against a relay on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from client.core.control.clipboard import ClipboardPort
-from client.core.control.service import ControlEvent, ControlService
-from client.core.live_session import ControlPort, SharerPort
+from client.core.authority import CapabilityAuthority
+from client.core.control.gate import GateEvent
+from client.core.control.service import ControlService
+from client.core.features import ScreenPort, SharerPort
 from client.core.screen.sharer import ScreenSharer, SharerConfig
+from client.core.session_controller import ControlPort
 from common.net.channel import SecureChannel
+from common.net.session_events import EndReason
 from common.protocol.messages import (
     CapabilityGrant,
     ClipboardPolicy,
@@ -28,6 +30,7 @@ from common.protocol.messages import (
     PointerMove,
     ScreenFrame,
     ScreenStopped,
+    ScreenStopReason,
 )
 from tests.gui.client_support import (
     LEFT,
@@ -56,13 +59,13 @@ pytestmark = [
 CAPTURES: list[FakeCapture] = []
 
 
-def fake_screen(channel: SecureChannel) -> SharerPort:
+def fake_screen(port: ScreenPort) -> SharerPort:
     """The real ScreenSharer, on a 320x200 fake screen (no X)."""
     capture = FakeCapture(320, 200)
     capture.screen[...] = text_like(200, 320)
     CAPTURES.append(capture)
     return ScreenSharer(
-        channel,
+        port,
         SharerConfig(use_damage=False, cursor=False, poll_active=0.02, poll_idle=0.05),
         capture_factory=lambda: capture,
         events_factory=lambda *_: None,
@@ -79,29 +82,18 @@ class RecordingControl:
     def __call__(
         self,
         channel: SecureChannel,
+        authority: CapabilityAuthority,
         *,
-        granted: tuple[str, ...],
-        clipboard_port: ClipboardPort | None,
-        on_event: Any,
-        on_control_stopped: Any,
+        on_event: Callable[[GateEvent], None] | None,
+        on_stop_requested: Callable[[], None] | None,
     ) -> ControlPort:
-        from client.core.control.clipboard import ClipboardSync
-
-        clipboard = ClipboardSync(clipboard_port, granted=granted) if clipboard_port else None
-        events: Any = on_event
-
-        def record(event: ControlEvent) -> None:
-            if events is not None:
-                events(event)
-
         return ControlService(
             channel,
             self.injector,
-            clipboard=clipboard,
-            granted=granted,
+            authority,
             restore_delay=self.restore_delay,
-            on_event=record,
-            on_control_stopped=on_control_stopped,
+            on_event=on_event,
+            on_stop_requested=on_stop_requested,
         )
 
 
@@ -241,7 +233,7 @@ def test_pause_and_revoke_stop_screen_sharing(qtbot: QtBot, app: ClientApp, tech
 
     bar.pause_button.click()
     qtbot.waitUntil(lambda: len(tech.messages(ScreenStopped)) == 1, timeout=WAIT_MS)
-    assert tech.messages(ScreenStopped)[0].reason == "The user paused the session."
+    assert tech.messages(ScreenStopped)[0].reason == ScreenStopReason.PAUSED
     qtbot.waitUntil(lambda: () in grants(tech), timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "(paused)" in bar.label.text(), timeout=WAIT_MS)
     assert bar.pause_button.text() == "&Resume"
@@ -255,7 +247,7 @@ def test_pause_and_revoke_stop_screen_sharing(qtbot: QtBot, app: ClientApp, tech
     # Unticking "view" revokes it at once.
     bar.toggles["view"].click()
     qtbot.waitUntil(lambda: len(tech.messages(ScreenStopped)) == 2, timeout=WAIT_MS)
-    assert tech.messages(ScreenStopped)[1].reason == "The user stopped sharing the screen."
+    assert tech.messages(ScreenStopped)[1].reason == ScreenStopReason.VIEW_REVOKED
     qtbot.waitUntil(lambda: grants(tech)[-1] == (), timeout=WAIT_MS)
     assert not bar.toggles["view"].isChecked()
 
@@ -273,14 +265,14 @@ def test_ticking_in_the_bar_asks_first(qtbot: QtBot, app: ClientApp, tech: TechP
     qtbot.mouseClick(dialog.decline_button, LEFT)
     qtbot.waitUntil(lambda: app.dialogs_open() == frozenset(), timeout=WAIT_MS)
     assert not bar.toggles["files"].isChecked()
-    assert grants(tech) == []
+    assert grants(tech) == [("view",)]  # only the grant announced at the start
 
     bar.toggles["files"].click()
     dialog = app.shell.more_rights_dialog
     assert dialog is not None
     qtbot.waitUntil(dialog.allow_button.isEnabled, timeout=WAIT_MS)
     qtbot.mouseClick(dialog.allow_button, LEFT)
-    qtbot.waitUntil(lambda: grants(tech) == [("view", "files")], timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: grants(tech) == [("view",), ("view", "files")], timeout=WAIT_MS)
     qtbot.waitUntil(bar.toggles["files"].isChecked, timeout=WAIT_MS)
 
 
@@ -289,7 +281,7 @@ def test_stop_in_the_bar_ends_everything(qtbot: QtBot, app: ClientApp, tech: Tec
     qtbot.waitUntil(lambda: len(tech.messages(ScreenFrame)) >= 1, timeout=WAIT_MS)
     app.shell.bar.stop_button.click()
     qtbot.waitUntil(lambda: tech.ended is not None, timeout=WAIT_MS)
-    assert tech.ended is not None and tech.ended.reason == "The user stopped the session."
+    assert tech.ended is not None and tech.ended.reason == EndReason.USER_STOPPED
     # The screen sharer let go of the screen.
     qtbot.waitUntil(lambda: CAPTURES[-1].closed, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: not app.shell.bar.isVisible(), timeout=WAIT_MS)
@@ -303,7 +295,7 @@ def test_stop_in_the_bar_ends_everything(qtbot: QtBot, app: ClientApp, tech: Tec
 def test_the_technician_leaving_is_notified(qtbot: QtBot, app: ClientApp, tech: TechPeer) -> None:
     connect(qtbot, app, tech)
     tech.end()
-    wait_status(qtbot, app.window, "^The session ended: The technician ended the session.")
+    wait_status(qtbot, app.window, "^The session ended: the technician ended the session.")
     assert app.shell.notifications[-1][0] == "The session has ended"
     assert not app.shell.bar.isVisible()
     assert app.window.page == "home"

@@ -14,12 +14,12 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from client.core.help_flow import SCREENSHOT_NOTE
 from client.core.session import HelpRequest, UserClient
-from client.qt.wording import ANTI_SCAM, REPORT_STEPS
 from client.qt.consent_dialog import VerificationFailedDialog
+from client.qt.wording import ANTI_SCAM, REPORT_STEPS, SCREENSHOT_NOTE
 from common.errors import DeskhandError
 from common.net.pairing import PairingTimeouts
+from common.net.session_events import EndReason
 from common.protocol.messages import ChatText
 from common.session import SessionEnded
 from tests.gui.client_support import (
@@ -416,7 +416,7 @@ def test_queue_claim_consent_chat_and_stop(
     qtbot.mouseClick(window.stop_button, LEFT)
     wait_status(qtbot, window, "^You ended the session. Nobody can see or use your computer now.$")
     qtbot.waitUntil(lambda: tech.ended is not None, timeout=WAIT_MS)
-    assert tech.ended == SessionEnded("The user stopped the session.", clean=True, by_peer=True)
+    assert tech.ended == SessionEnded(EndReason.USER_STOPPED, clean=True, by_peer=True)
     assert not app.shell.bar.isVisible()
     assert app.shell.notifications[-1][0] == "The session has ended"
     assert window.page == "home"
@@ -435,4 +435,4 @@ def test_quitting_ends_the_session_for_the_technician(
     # What app.py does on aboutToQuit.
     app.bridge.shutdown(timeout=5)
     ended = tech.run(channel.wait_closed())
-    assert ended == SessionEnded("The user stopped the session.", clean=True, by_peer=True)
+    assert ended == SessionEnded(EndReason.USER_STOPPED, clean=True, by_peer=True)

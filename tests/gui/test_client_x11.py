@@ -12,6 +12,7 @@ from Xlib import display as xdisplay
 
 from client.core.control.service import ControlService
 from client.core.screen.sharer import ScreenSharer
+from common.net.session_events import EndReason
 from common.protocol.messages import (
     ControlState,
     ControlStatus,
@@ -96,7 +97,7 @@ def test_view_and_control_for_real_then_stop(
 
         app.shell.bar.stop_button.click()
         qtbot.waitUntil(lambda: tech.ended is not None, timeout=WAIT_MS)
-        assert tech.ended is not None and tech.ended.reason == "The user stopped the session."
+        assert tech.ended is not None and tech.ended.reason == EndReason.USER_STOPPED
         qtbot.waitUntil(lambda: app.window.page == "home", timeout=WAIT_MS)
     finally:
         app.close()

@@ -1,5 +1,5 @@
 """The technician console, driven for real: its bridge and loop thread, a relay on
-127.0.0.1, real users (UserClient, UserSession, ScreenSharer on a fake screen)
+127.0.0.1, real users (UserClient, UserSessionController, ScreenSharer on a fake screen)
 and a real organisation and certificate.
 
 Set DESKHAND_SCREENSHOTS=DIR to save a PNG of each screen.
@@ -7,6 +7,7 @@ Set DESKHAND_SCREENSHOTS=DIR to save a PNG of each screen.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -19,7 +20,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
+from common.capability import Capability
 from common.net.runner import LoopThread
+from common.net.session_events import EndReason
 from common.protocol.messages import (
     ChatText,
     ControlState,
@@ -27,9 +30,12 @@ from common.protocol.messages import (
     KeyEvent,
     PointerButton,
 )
+from common.session import SessionLimits
 from relay import provision
 from technician.__main__ import main as technician_main, options_from
 from technician.core.console import TabState
+from technician.core.session import TechnicianClient
+from technician.qt import app as technician_app
 from technician.qt.app import TechnicianOptions, build
 from technician.qt.bridge import TechnicianBridge
 from technician.qt.queue_page import QueuePage
@@ -96,8 +102,8 @@ def relay() -> Iterator[RelayThread]:
 
 @pytest.fixture
 def open_relay() -> Iterator[RelayThread]:
-    """A relay without accounts: anyone may claim a code."""
-    server = RelayThread().start()
+    """A relay without accounts where anyone may claim a code (the default asks for a login)."""
+    server = RelayThread(code_claims="anyone").start()
     try:
         yield server
     finally:
@@ -121,10 +127,18 @@ def users(org: Org) -> Iterator[Callable[..., UserPeer]]:
 
 
 @pytest.fixture
-def consoles(qtbot: QtBot, org: Org, tmp_path: Path) -> Iterator[Callable[..., Console]]:
+def consoles(
+    qtbot: QtBot, org: Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Console]]:
     made: list[tuple[TechnicianBridge, LoopThread]] = []
 
-    def make(url: str, *, clock: Callable[[], float] | None = None) -> Console:
+    def make(
+        url: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        resume_grace: float | None = None,
+    ) -> Console:
+        """A console; resume_grace: how long its sessions wait for a dropped link."""
         loop = LoopThread("test-technician-loop")
         loop.start()
         options = TechnicianOptions(
@@ -133,7 +147,15 @@ def consoles(qtbot: QtBot, org: Org, tmp_path: Path) -> Iterator[Callable[..., C
             data_dir=tmp_path / "technician",
             account="jane",
         )
-        bridge, window = build(options, loop, **({"clock": clock} if clock else {}))
+        with monkeypatch.context() as patch:
+            if resume_grace is not None:
+                limits = SessionLimits(resume_grace=resume_grace)
+                patch.setattr(
+                    technician_app,
+                    "TechnicianClient",
+                    functools.partial(TechnicianClient, limits=limits),
+                )
+            bridge, window = build(options, loop, **({"clock": clock} if clock else {}))
         made.append((bridge, loop))
         qtbot.addWidget(window)
         window.resize(1100, 700)
@@ -398,7 +420,7 @@ def test_control_is_asked_for_shown_live_and_drives_input_capture(
     qtbot.mouseClick(viewport, LEFT, pos=viewport.rect().center())
     qtbot.mouseClick(tab.control_button, LEFT)
     qtbot.waitUntil(lambda: tab.capture is not None, timeout=WAIT_MS)
-    assert user.asked[0].requested == ("control",)
+    assert user.asked[0].capabilities == (Capability.CONTROL,)
     assert tab.granted_label.text() == "The user allows: view, control"
     assert tab.control_button.isChecked()
     assert tab.control_button.text() == "Control on — click to stop"
@@ -512,7 +534,7 @@ def test_end_session_form_writes_the_report_and_closes_the_tab(
     dialog.outcome.setCurrentText("Resolved")
     qtbot.mouseClick(ok, LEFT)
     qtbot.waitUntil(lambda: not console.window.sessions, timeout=WAIT_MS)
-    assert user.wait_ended().reason == "The technician ended the session."
+    assert user.wait_ended().reason == EndReason.TECHNICIAN_ENDED
 
     (line,) = (console.data_dir / "reports.jsonl").read_text().splitlines()
     record = json.loads(line)
@@ -575,7 +597,7 @@ def test_ctrl_w_asks_before_ending_a_live_session(
     )
     drop.click()
     qtbot.waitUntil(lambda: not console.window.sessions, timeout=WAIT_MS)
-    assert user.wait_ended().reason == "The technician ended the session."
+    assert user.wait_ended().reason == EndReason.TECHNICIAN_ENDED
 
 
 # --- connecting by code, and losing the connection ---
@@ -627,8 +649,9 @@ def test_a_lost_code_session_reconnects_with_a_new_code(
     consoles: Callable[..., Console],
     users: Callable[..., UserPeer],
 ) -> None:
-    user = users(open_relay.url)
-    console = consoles(open_relay.url)
+    # Short grace periods, so that a link lost for good ends the session soon.
+    user = users(open_relay.url, limits=SessionLimits(resume_grace=3.0))
+    console = consoles(open_relay.url, resume_grace=3.0)
     tab = connect_by_code(qtbot, console, user.request_code())
     user.wait_connected()
     qtbot.waitUntil(lambda: tab.state is TabState.LIVE, timeout=WAIT_MS)
@@ -636,7 +659,15 @@ def test_a_lost_code_session_reconnects_with_a_new_code(
     qtbot.waitUntil(lambda: chat_lines(tab) == ["User: before"], timeout=WAIT_MS)
     qtbot.keyClicks(tab.notes, "kept")
 
-    open_relay.restart()  # the relay goes away: no CLOSE record
+    # A relay restart is survived: both sides resume the same session.
+    open_relay.restart()
+    wait_text(qtbot, tab.state_label, "^Reconnected. ")
+    assert tab.state is TabState.LIVE
+    user.chat("resumed")
+    qtbot.waitUntil(lambda: chat_lines(tab) == ["User: before", "User: resumed"], timeout=WAIT_MS)
+
+    # The relay goes away for good: no CLOSE record, and no resume within the grace.
+    open_relay.close()
     qtbot.waitUntil(lambda: tab.state is TabState.LOST, timeout=WAIT_MS)
     assert tab.banner_label.text().startswith("Connection lost: ")
     assert "the user needs a new code" in tab.banner_label.text()
@@ -648,14 +679,16 @@ def test_a_lost_code_session_reconnects_with_a_new_code(
     qtbot.mouseClick(tab.reconnect_button, LEFT)
     assert "new code" in tab.banner_label.text()  # nothing typed: it says what to do
 
-    user.wait_ended()
+    assert user.wait_ended().reason == EndReason.CONNECTION_LOST
+    open_relay.start(open_relay.port)
     again = users(open_relay.url)
     qtbot.keyClicks(tab.reconnect_edit, again.request_code())
     qtbot.keyClick(tab.reconnect_edit, Qt.Key.Key_Return)
     again.wait_connected()
     qtbot.waitUntil(lambda: tab.state is TabState.LIVE, timeout=WAIT_MS)
     assert not tab.banner.isVisible()
-    assert chat_lines(tab) == ["User: before"] and tab.notes.toPlainText() == "kept"
+    assert chat_lines(tab) == ["User: before", "User: resumed"]
+    assert tab.notes.toPlainText() == "kept"
     assert again.consent is not None
     assert tab.sas_label.text() == f"Verification number: {again.consent.sas}"
     wait_picture(qtbot, tab)
@@ -667,13 +700,13 @@ def test_a_lost_queue_session_points_back_to_the_queue(
     consoles: Callable[..., Console],
     users: Callable[..., UserPeer],
 ) -> None:
-    user = users(relay.url)
+    user = users(relay.url, limits=SessionLimits(resume_grace=2.0))
     user.post()
-    console = consoles(relay.url)
+    console = consoles(relay.url, resume_grace=2.0)
     signed_in(qtbot, console)
     tab = claim_first(qtbot, console, user)
 
-    relay.close()
+    relay.close()  # for good: no resume within the grace
     qtbot.waitUntil(lambda: tab.state is TabState.LOST, timeout=WAIT_MS)
     assert tab.banner_label.text().startswith("Connection lost: ")
     assert "appears in the queue" in tab.banner_label.text()

@@ -9,13 +9,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from client.qt.wording import CAPABILITY_CONSEQUENCES, REPORT_STEPS
 from client.qt.consent_dialog import (
     ALLOW_DELAY,
     ConsentDialog,
     MoreRightsDialog,
     VerificationFailedDialog,
 )
+from client.qt.wording import CAPABILITY_CONSEQUENCES, REPORT_STEPS
 
 
 pytestmark = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from client.core.authority import CapabilityAuthority
 from client.core.control.gate import (
     DEFAULT_STOP_HOTKEY,
     ControlGate,
@@ -13,7 +14,6 @@ from client.core.control.gate import (
     HotkeyDetector,
     InputMessage,
 )
-from client.core.authority import CapabilityAuthority
 from common.capability import Capability, parse_capabilities
 from common.errors import InvalidState
 from common.protocol import messages as m

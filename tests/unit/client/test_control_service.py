@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from client.core.control.activity import LocalInput
 from client.core.authority import CapabilityAuthority
+from client.core.control.activity import LocalInput
 from client.core.control.gate import GateConfig, GateEvent
 from client.core.control.service import INPUT_MESSAGES, ControlService
 from common.capability import Capability, parse_capabilities

@@ -13,7 +13,10 @@ consent, serves the module; the tests run in order and the last one ends it:
 3. resume: the relay process is killed and started again on the same port;
    chat sent while it is down arrives once and in order, and both sides say
    the session reconnected, with the same permissions;
-4. the stop hotkey: Ctrl+Alt+Shift+End pressed while another application
+4. consent prompts are rate-limited: the technician asks for control again
+   and again, the user sees one prompt; after a decline, asking again is
+   refused for a while and the technician is told so;
+5. the stop hotkey: Ctrl+Alt+Shift+End pressed while another application
    (the probe) has the focus ends the whole session on both sides, and that
    application never sees the End key.
 """
@@ -30,6 +33,7 @@ from bench.relay_process import RelayProcess
 from tests.e2e.harness import Deskhand, Probe, Widget, module_deskhand
 from tests.e2e.steps import (
     CONSENT,
+    MORE,
     PROBE_FILL,
     PROBE_GEOMETRY,
     USER_QUIET,
@@ -177,6 +181,30 @@ def test_resume_after_the_relay_is_killed_and_restarted(dh: Deskhand, session: W
     assert lines == ["Technician: during the drop 1", "Technician: during the drop 2"]
     technician.wait(name="granted", text="The user allows: view, control, clipboard")
     wait_for_user_screen(dh)
+
+
+def test_repeated_requests_make_one_prompt_and_a_decline_holds(
+    dh: Deskhand, session: Widget
+) -> None:
+    client, technician = dh.client, dh.technician
+    client.click(role="checkbox", text="Control", inside="deskhand-session-bar")
+    technician.wait(name="granted", text="The user allows: view, clipboard")
+    button = technician.wait(name="control", role="button", text=re.compile("ask again"))
+    technician.click(button)
+    client.wait(role="dialog", window=MORE)
+    # Five more requests while the prompt is open (clicks without moving the pointer).
+    dh.tech.xdotool("click", "--repeat", "5", "--delay", "150", "1")
+    time.sleep(QUIET_CHECK)
+    assert len(client.find(role="dialog", window=MORE)) == 1
+    client.click(role="button", text="Decline", window=MORE)
+    client.wait_gone(role="dialog", window=MORE)
+    technician.wait(
+        name="control-state", text=re.compile(r"The user declined: control\. You can ask again")
+    )
+    dh.tech.xdotool("click", "1")  # at once again: refused without asking the user
+    technician.wait(name="control-state", text=re.compile(r"ask again in \d+ s"))
+    time.sleep(QUIET_CHECK)
+    assert client.find(role="dialog", window=MORE) == []
 
 
 def test_the_stop_hotkey_in_another_application_ends_everything(

@@ -74,6 +74,7 @@ from common.protocol.relay_wire import (
     WatchQueue,
 )
 from relay.config import RelayConfig
+from relay.counters import relay_limits
 from relay.guard import Guards, remote_address
 from relay.hub import QueueHub
 from relay.limits import Lockout, RateLimiter
@@ -182,6 +183,8 @@ class Relay:
         self._claim_lockout = Lockout(
             config.claim_failures_before_lockout, config.failure_window, config.lockout_duration
         )
+        # Every per-address and per-account limiter, kept across restarts.
+        self.counters = relay_limits(self)
         # account id -> its technicians' open, authenticated connections
         self._live: dict[int, set[Peer]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
@@ -197,6 +200,7 @@ class Relay:
         self.revision = await self.db.run(self.db.store.migrate)
         self.restored = await self.hub.load(self.wall_clock())
         self.has_accounts = await self.db.run(self.db.store.has_accounts)
+        await self.counters.load()
         self._housekeeping = asyncio.create_task(self._maintain(), name="relay-housekeeping")
 
     async def stop(self) -> None:
@@ -206,6 +210,8 @@ class Relay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(RelayRejection):  # a database that never opened
+            await self.counters.save()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.auth.close)
         await loop.run_in_executor(None, self.db.close)
@@ -222,6 +228,7 @@ class Relay:
                 await self.expire_requests()
                 # Expired tokens stay a day, so that they are refused as *expired*.
                 await self.db.run(self.db.store.purge_tokens, self.wall_clock() - _TOKEN_GRACE)
+                await self.counters.save()
                 self.has_accounts = await self.db.run(self.db.store.has_accounts)
             except RelayRejection:
                 logger.error("database_unavailable", extra={"fields": {}})
@@ -568,6 +575,8 @@ class Relay:
     async def _renew(self, peer: Peer) -> None:
         assert peer.principal is not None and peer.outbox is not None
         signed = await self.auth.renew(peer.principal)
+        # The old token is gone; the next renewal must retire this one.
+        peer.principal = signed.renews(peer.principal)
         account = signed.account
         peer.outbox.push(
             encode(

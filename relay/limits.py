@@ -3,6 +3,11 @@
 Nothing here does I/O or reads a clock. Callers pass ``now`` (any monotonic
 number of seconds) and the address key of the peer, as made by
 :func:`address_key`.
+
+``export(now)`` and ``restore(rows, now)`` turn a limiter's state into
+clock-free rows (ages and remaining times, not instants) so that
+:mod:`relay.counters` can keep it across a restart; ``changes`` counts the
+updates, so that unchanged state is not written again.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class FailureLimiter:
         self.window = window
         self.max_keys = max_keys
         self._buckets: dict[str, TokenBucket] = {}
+        self.changes = 0
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -127,6 +133,28 @@ class FailureLimiter:
         bucket.drain(now)
         # Re-inserting keeps the dict ordered by last failure, oldest first.
         self._buckets[key] = bucket
+        self.changes += 1
+
+    def export(self, now: float, limit: int) -> list[tuple[str, float, float, float]]:
+        """The ``limit`` most recent keys as ``(key, tokens missing, 0, 0)``, full ones left out."""
+        rows = []
+        for key, bucket in list(self._buckets.items())[-limit:]:
+            missing = bucket.capacity - bucket.level(now)
+            if missing > 0:
+                rows.append((key, missing, 0.0, 0.0))
+        return rows
+
+    def restore(self, rows: list[tuple[str, float, float, float]], now: float) -> None:
+        """Take back exported rows, ``now`` being on this limiter's clock.
+
+        Callers age the rows first (add the tokens refilled while the relay
+        was down); rows beyond ``max_keys`` are dropped, oldest first.
+        """
+        for key, missing, _, _ in rows[-self.max_keys :]:
+            bucket = TokenBucket(self.limit, self.limit / self.window, now)
+            bucket.drain(now, min(float(self.limit), max(0.0, missing)))
+            self._buckets.pop(key, None)
+            self._buckets[key] = bucket
 
     def sweep(self, now: float) -> None:
         """Forget full buckets; then, if still too many, the oldest ones."""
@@ -181,6 +209,7 @@ class Lockout:
         self.max_keys = max_keys
         # key -> (failures, first failure time, locked until)
         self._state: dict[str, tuple[int, float, float]] = {}
+        self.changes = 0
 
     def __len__(self) -> int:
         return len(self._state)
@@ -194,6 +223,7 @@ class Lockout:
 
     def failure(self, key: str, now: float) -> bool:
         """Count a failure; return True when it (now) locks the key out."""
+        self.changes += 1
         count, first, until = self._state.pop(key, (0, now, 0.0))
         if until > now:
             self._state[key] = (count, first, until)
@@ -213,6 +243,22 @@ class Lockout:
         state = self._state.get(key)
         if state is not None and state[2] <= now:
             del self._state[key]
+            self.changes += 1
+
+    def export(self, now: float, limit: int) -> list[tuple[str, float, float, float]]:
+        """The ``limit`` most recent keys as ``(key, failures, age of the first, lockout left)``."""
+        rows = []
+        for key, (count, first, until) in list(self._state.items())[-limit:]:
+            left = max(0.0, until - now)
+            if left > 0 or now - first <= self.window:
+                rows.append((key, float(count), now - first, left))
+        return rows
+
+    def restore(self, rows: list[tuple[str, float, float, float]], now: float) -> None:
+        """Take back exported rows (aged by the caller), ``now`` being on this limiter's clock."""
+        for key, count, age, left in rows[-self.max_keys :]:
+            self._state.pop(key, None)
+            self._state[key] = (int(count), now - age, now + left if left > 0 else 0.0)
 
     def _forget(self, now: float) -> None:
         stale = [

@@ -127,6 +127,13 @@ class SignedIn:
     account: Account
     expires_in: int
     revocations: bytes
+    expires_at: float = 0.0
+
+    def renews(self, principal: Principal) -> Principal:
+        """``principal`` as it stands with this (renewed) token."""
+        return dataclasses.replace(
+            principal, token_id=self.token.token_id, expires_at=self.expires_at
+        )
 
 
 def _minutes(seconds: float) -> str:
@@ -163,6 +170,14 @@ class Authenticator:
 
     def close(self) -> None:
         self._hashing.shutdown(wait=True)
+
+    def limiters(self) -> dict[str, tuple[FailureLimiter | Lockout, Callable[[], float]]]:
+        """The sign-in limiters by kind, with their clock (for relay.counters)."""
+        return {
+            "sign_in_lockout": (self._account_lockout, self.clock),
+            "address_login_failures": (self._address_failures, self.clock),
+            "account_rate": (self._account_rate, self.clock),
+        }
 
     async def _verify(self, password: str, account: Account | None) -> bool:
         loop = asyncio.get_running_loop()
@@ -213,7 +228,7 @@ class Authenticator:
             self.db.store.add_token, token.token_id, account.id, token.secret_hash, now, now + ttl
         )
         revocations = await self.db.run(_read_revocations, self.config.org_dir, now)
-        return SignedIn(token, account, max(1, math.floor(ttl)), revocations)
+        return SignedIn(token, account, max(1, math.floor(ttl)), revocations, now + ttl)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal behind an ``Authorization: Bearer`` header.
@@ -258,7 +273,10 @@ class Authenticator:
             )
 
     async def renew(self, principal: Principal) -> SignedIn:
-        """A fresh token for a connected, still enabled account.
+        """A fresh token for a connected, still enabled account; the old one stops working.
+
+        A renewal that left the old token valid would give a stolen token a
+        full extra lifetime, and the owner no way to end it by renewing.
 
         Raises:
             RelayRejection: ACCOUNT_DISABLED, RATE_LIMITED or 1011.
@@ -267,7 +285,9 @@ class Authenticator:
         account = await self.db.run(self.db.store.account, principal.name)
         if account is None or account.id != principal.account_id or not account.enabled:
             raise RelayRejection(CloseCode.ACCOUNT_DISABLED, "this account is disabled")
-        return await self._issue(account)
+        signed = await self._issue(account)
+        await self.db.run(self.db.store.delete_token, principal.token_id)
+        return signed
 
 
 def locked_out(what: str, seconds: float) -> RelayRejection:

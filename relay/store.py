@@ -11,8 +11,10 @@ Everything here is synchronous. The relay calls it from one worker thread
 Rows come back as frozen dataclasses, never as live ORM objects.
 
 What is stored: account names, display names, roles, Argon2id hashes,
-token ids with the SHA-256 of their secrets, and the help requests users
-posted (so that a relay restart loses nothing they typed). Never stored:
+token ids with the SHA-256 of their secrets, the help requests users
+posted (so that a relay restart loses nothing they typed), and the rate-limit
+and lockout counters (address keys, account names and ids, counts: so that a
+restart does not reset them). Never stored:
 passwords, token secrets, pairing codes, keys or session content.
 """
 
@@ -130,6 +132,20 @@ class _RequestRow(_Base):
     created_at: Mapped[float] = mapped_column(Double)
     resume_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     address: Mapped[str] = mapped_column(String(64))
+
+
+class _LimitRow(_Base):
+    __tablename__ = "limit_counters"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    a: Mapped[float] = mapped_column(Double)
+    b: Mapped[float] = mapped_column(Double)
+    c: Mapped[float] = mapped_column(Double)
+    saved_at: Mapped[float] = mapped_column(Double)
+
+
+# A limiter's row: (key, and three numbers whose meaning the limiter defines).
+LimitRow = tuple[str, float, float, float]
 
 
 # --- what callers get -----------------------------------------------------------
@@ -471,3 +487,24 @@ class Store:
                 )
                 for r in rows
             ]
+
+    # --- rate-limit and lockout counters ---
+
+    def save_limits(self, rows: dict[str, list[LimitRow]], now: float) -> None:
+        """Replace the stored counters of these kinds with ``rows`` (saved at ``now``)."""
+        with self._session() as session:
+            session.execute(delete(_LimitRow).where(_LimitRow.kind.in_(list(rows))))
+            session.add_all(
+                _LimitRow(kind=kind, key=key, a=a, b=b, c=c, saved_at=now)
+                for kind, kind_rows in rows.items()
+                for key, a, b, c in kind_rows
+            )
+
+    def limits(self) -> dict[str, tuple[float, list[LimitRow]]]:
+        """The stored counters: kind -> (when saved, rows)."""
+        result: dict[str, tuple[float, list[LimitRow]]] = {}
+        with self._session() as session:
+            for row in session.scalars(select(_LimitRow)):
+                _, rows = result.setdefault(row.kind, (row.saved_at, []))
+                rows.append((row.key, row.a, row.b, row.c))
+        return result

@@ -22,8 +22,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def test_migrations_reach_the_head_and_match_the_models(store: Store) -> None:
-    assert store.revision() == "0001"
-    assert store.migrate() == "0001"  # idempotent
+    assert store.revision() == "0002"
+    assert store.migrate() == "0002"  # idempotent
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), _Base.metadata)
     assert diff == []
@@ -37,7 +37,7 @@ def test_a_file_database_persists(tmp_path: Path) -> None:
     first.close()
     again = Store(url)
     assert again.persistent
-    assert again.migrate() == "0001"
+    assert again.migrate() == "0002"
     account = again.account("jane")
     assert account is not None and account.display_name == "Jane"
     again.close()

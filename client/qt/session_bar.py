@@ -15,6 +15,8 @@ paused, and the box shows the real grants until the answer arrives.
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
@@ -123,6 +125,10 @@ class SessionBar(QWidget):
         shortcut = QShortcut(QKeySequence("Ctrl+Alt+Shift+End"), self, self.stop_requested.emit)
         shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self._updating = False
+        self._reconnect_deadline = 0.0
+        self._countdown = QTimer(self)
+        self._countdown.setInterval(1000)
+        self._countdown.timeout.connect(self._render_label)
         self._reassert = QTimer(self)
         self._reassert.setInterval(reassert_ms)
         self._reassert.timeout.connect(self.raise_)
@@ -138,7 +144,9 @@ class SessionBar(QWidget):
         self._presence = presence
         self._updating = True
         try:
-            self.label.setText(describe(presence))
+            if not presence.reconnecting:
+                self._countdown.stop()
+            self._render_label()
             for capability, box in self.toggles.items():
                 box.setChecked(capability in presence.granted)
             self.clipboard_button.setVisible("clipboard" in presence.granted)
@@ -146,6 +154,19 @@ class SessionBar(QWidget):
             self.pause_button.setText("&Resume" if presence.paused else "&Pause")
         finally:
             self._updating = False
+
+    def set_reconnecting(self, deadline: float) -> None:
+        """The link dropped: count down to ``deadline`` (monotonic seconds) in the label."""
+        self._reconnect_deadline = deadline
+        self._countdown.start()
+        self._render_label()
+
+    def _render_label(self) -> None:
+        text = describe(self._presence)
+        if self._presence.reconnecting and self._countdown.isActive():
+            left = max(0, round(self._reconnect_deadline - time.monotonic()))
+            text = f"Reconnecting to {self._presence.technician}… (up to {left} s more)"
+        self.label.setText(text)
 
     def place_at_top(self) -> None:
         screen = self.screen().availableGeometry()

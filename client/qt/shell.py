@@ -103,6 +103,7 @@ class ClientShell(QObject):
         self.bar.pause_toggled.connect(bridge.set_paused)
         self.bar.capability_toggled.connect(self.on_bar_capability_toggled)
         self.bar.clipboard_directions_changed.connect(bridge.set_clipboard_directions)
+        bridge.reconnecting.connect(self.bar.set_reconnecting)
         self.bar.chat_requested.connect(self.window.show_chat)
         self.window.closed.connect(self.quit_requested)
         if self.tray is not None:

@@ -162,6 +162,9 @@ def test_resume_after_the_relay_is_killed_and_restarted(dh: Deskhand, session: W
     relay.proc.kill()  # a crash, not a graceful shutdown
     relay.stop()
     technician.wait(name="session-state", text=re.compile("Reconnecting"))
+    client.wait(
+        role="label", inside="deskhand-session-bar", text=re.compile(r"Reconnecting .* s more")
+    )
     # The technician keeps typing in the chat while the relay is away.
     technician.click(name="chat-entry", role="edit")
     for line in ("during the drop 1", "during the drop 2"):
@@ -171,6 +174,7 @@ def test_resume_after_the_relay_is_killed_and_restarted(dh: Deskhand, session: W
     config = dh.data_dir / "relay" / "relay.toml"
     dh.relay = RelayProcess(config=config, port=port).start()
     technician.wait(name="session-state", text=re.compile("Reconnected"), timeout=60)
+    client.wait(name="status", text=re.compile("The technician reconnected"))
     for line in ("during the drop 1", "during the drop 2"):
         client.wait(role="item", name="chat-transcript", text=f"Technician: {line}", timeout=30)
     lines = [

@@ -27,3 +27,13 @@ def x_display(xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DISPLAY", xvfb.display)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     return xvfb.display
+
+
+@pytest.fixture(autouse=True)
+def private_xdg_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apps under test keep their state (revocation lists, reports) in a folder of the test's."""
+    base = tmp_path_factory.mktemp("xdg")
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(base / name.lower()))

@@ -109,9 +109,16 @@ class Problem(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class CodeShown:
-    """The one-time code to read to the technician, "NNN-SSS-SSS"."""
+    """The one-time code to read to the technician, "NNN-SSS-SSS" (or longer).
+
+    Attributes:
+        code: the code as shown.
+        longer: codes are longer for a while, because pairings kept failing
+            (someone may be guessing codes).
+    """
 
     code: str
+    longer: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,7 +292,7 @@ class HelpFlow:
             code = await self._client.request_help()
             self._state = FlowState.SHOWING_CODE
             self._emit(PresenceChanged(Presence(PresenceState.WAITING)))
-            self._emit(CodeShown(code.display))
+            self._emit(CodeShown(code.display, self._client.code_warning is not None))
 
         self._screenshot_note = ""
         await self._run(start)

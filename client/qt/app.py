@@ -21,6 +21,7 @@ from client.core.features import SharerFactory
 from client.core.help_flow import HelpFlow
 from client.core.options import ClientOptions
 from client.core.presence import PresenceState
+from client.core.revocation_store import client_trust
 from client.core.screen.sharer import ScreenSharer
 from client.core.session import QueueStatus, UserClient
 from client.core.session_controller import ControlFactory
@@ -28,7 +29,6 @@ from client.core.system_summary import SystemSummary, collect_summary
 from client.qt.bridge import ClientBridge
 from client.qt.icons import icon_for
 from client.qt.shell import ClientShell
-from common.crypto.identity import OrgTrust
 from common.net.pairing import ConsentCallback, PairingTimeouts
 from common.net.runner import LoopThread
 from common.qt.signals import SignalQuitter
@@ -55,7 +55,9 @@ def build_flow(
     timeouts: PairingTimeouts | None = None,
 ) -> HelpFlow:
     """The client's core for these options: screen sharing with mss, input with XTest."""
-    trust = OrgTrust(options.org_public_key)
+    trust = client_trust(
+        options.org_public_key, options.data_dir, max_crl_age=options.revocation_max_age
+    )
 
     def make_client(
         consent: ConsentCallback, on_queue: Callable[[QueueStatus], None]

@@ -41,7 +41,7 @@ from client.core.session_controller import (
     Reconnecting,
 )
 from client.qt.texts import ended_text, failed_text, session_notice
-from client.qt.wording import SCREENSHOT_NOTE
+from client.qt.wording import LONGER_CODES, SCREENSHOT_NOTE
 from common.capability import Capability, parse_capabilities
 from common.net.runner import LoopThread
 
@@ -57,6 +57,8 @@ class ClientBridge(QObject):
     Signals:
         presence_changed: who is connected and what they may do (a Presence).
         code_ready: the code to read to the technician, "NNN-SSS-SSS" (str).
+        code_warning: codes are longer because pairings kept failing; what to
+            tell the user (str), emitted before code_ready.
         queue_changed: the request's place in the queue (a QueueStatus).
         consent_requested: a verified technician asks to connect (a
             ConsentRequest); answer with :meth:`answer_consent`.
@@ -79,6 +81,7 @@ class ClientBridge(QObject):
 
     presence_changed = Signal(object)
     code_ready = Signal(str)
+    code_warning = Signal(str)
     queue_changed = Signal(object)
     consent_requested = Signal(object)
     consent_withdrawn = Signal()
@@ -210,7 +213,9 @@ class ClientBridge(QObject):
         match event:
             case PresenceChanged(presence):
                 self.presence_changed.emit(presence)
-            case CodeShown(code):
+            case CodeShown(code, longer):
+                if longer:
+                    self.code_warning.emit(LONGER_CODES)
                 self.code_ready.emit(code)
             case QueueChanged(status):
                 self.queue_changed.emit(status)

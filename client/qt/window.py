@@ -48,7 +48,7 @@ from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 
 __all__ = ["ANTI_SCAM", "ClientWindow"]
 
-_CODE = re.compile(r"^\d{3}-\d{3}-\d{3}$")
+_CODE = re.compile(r"^\d{3,4}(-\d{3}){2,3}$")
 
 
 class ClientWindow(QMainWindow):
@@ -99,6 +99,7 @@ class ClientWindow(QMainWindow):
         self._in_tray = in_tray
         self._gate_next = "form"
         self._connected: Connected | None = None
+        self._code_warning = ""
         self._presence = Presence()
         self.sent_screenshot: QPixmap | None = None
         self.consent_dialog: ConsentDialog | None = None
@@ -154,6 +155,7 @@ class ClientWindow(QMainWindow):
         self.form.preview_wanted.connect(self.on_preview_wanted)
 
         bridge.code_ready.connect(self.on_bridge_code_ready)
+        bridge.code_warning.connect(self.on_bridge_code_warning)
         bridge.queue_changed.connect(self.on_bridge_queue_changed)
         bridge.consent_requested.connect(self.on_bridge_consent_requested)
         bridge.consent_withdrawn.connect(self.on_bridge_consent_withdrawn)
@@ -446,13 +448,17 @@ class ClientWindow(QMainWindow):
     # --- bridge events ---
 
     @Slot(str)
+    def on_bridge_code_warning(self, text: str) -> None:
+        self._code_warning = text
+
+    @Slot(str)
     def on_bridge_code_ready(self, code: str) -> None:
         if not _CODE.match(code):
             return
         self.code_label.setText(code)
-        self.code_waiting_label.setText(
-            "Waiting for your technician to enter it… It works once, for a few minutes."
-        )
+        waiting = "Waiting for your technician to enter it… It works once, for a few minutes."
+        warning, self._code_warning = self._code_warning, ""
+        self.code_waiting_label.setText(f"{warning}\n\n{waiting}" if warning else waiting)
         self.status_label.setText("Waiting for your technician.")
         self._pages.setCurrentWidget(self._code_page)
         self.cancel_button.setFocus()

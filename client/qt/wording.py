@@ -18,6 +18,7 @@ __all__ = [
     "ANTI_SCAM_TITLE",
     "CAPABILITY_CONSEQUENCES",
     "CAPABILITY_LABELS",
+    "LONGER_CODES",
     "REPORT_STEPS",
     "REPORT_TITLE",
     "SCREENSHOT_NOTE",
@@ -107,4 +108,12 @@ SCREENSHOT_NOTE = (
     "[Deskhand] The user attached a screenshot to this request. It stays on their "
     "computer: ask them to click “Show my screenshot” in their chat window, and it "
     "will open on their screen."
+)
+
+
+# Shown with a code after three failed pairings in a row (security.md 2.7).
+LONGER_CODES = (
+    "Warning: the last attempts to connect to this computer failed. Someone may be "
+    "guessing codes. Your code is longer for the next hour; read it out only to the "
+    "IT support you contacted yourself."
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from pytestqt.qtbot import QtBot
 
 from client.core.session import HelpRequest, UserClient
 from client.qt.consent_dialog import VerificationFailedDialog
-from client.qt.wording import ANTI_SCAM, REPORT_STEPS, SCREENSHOT_NOTE
+from client.qt.wording import ANTI_SCAM, LONGER_CODES, REPORT_STEPS, SCREENSHOT_NOTE
 from common.errors import DeskhandError
 from common.net.pairing import PairingTimeouts
 from common.net.session_events import EndReason
@@ -214,6 +215,20 @@ def test_phone_support_shows_the_code_under_the_warning(qtbot: QtBot, make_app: 
     assert pages_warning[0].mapTo(window, QPoint(0, 0)).y() < below
     assert window.cancel_button.isVisible()
     save_shot(window, "client-code")
+
+
+def test_after_repeated_failures_the_code_is_longer_and_the_user_is_warned(
+    qtbot: QtBot, make_app: AppFactory
+) -> None:
+    app = make_app()
+    policy = app.flow.client.code_policy
+    for _ in range(3):  # three failed pairings in a row (tests/unit/client/test_code_policy.py)
+        policy.pairing_failed(time.monotonic())
+    qtbot.mouseClick(app.window.code_button, LEFT)
+    pass_gate(qtbot, app.window)
+    qtbot.waitUntil(lambda: bool(app.window.code_label.text()), timeout=WAIT_MS)
+    assert re.fullmatch(r"\d{3,4}-\d{3}-\d{3}-\d{3}", app.window.code_label.text())
+    assert LONGER_CODES in app.window.code_waiting_label.text()
 
 
 def test_cancel_withdraws_the_code(qtbot: QtBot, make_app: AppFactory, tech: TechPeer) -> None:

@@ -27,8 +27,9 @@ bar ``<key>/tab/<i>``, or a row of an item view ``<key>/row/<i>``); ``gone``
 says it is no longer visible; ``scan`` ends each batch (``t`` is
 CLOCK_MONOTONIC seconds, ``n`` the entries now visible, ``ms`` what the scan
 cost). Geometry is global (root window) pixels. Text is what the widget
-shows, with mnemonic ampersands removed from buttons and tabs; the text of
-password fields is never written.
+shows, with mnemonic ampersands removed from buttons and tabs; ``label`` is
+the text of the label that names a field (a QLabel whose buddy it is, as in
+a form); the text of password fields is never written.
 
 Cost. The filter only looks at the event type and marks the map dirty on
 show, hide, move, resize, enable/disable, title, focus and paint events
@@ -228,6 +229,12 @@ class WidgetLog(QObject):
     def _scan_window(self, top: QWidget, now: dict[str, dict[str, Any]]) -> None:
         window = {"window": top.windowTitle(), "wid": int(top.effectiveWinId())}
         widgets = [top, *(w for w in top.findChildren(QWidget) if w.isVisible())]
+        # The label a field carries on screen ("Cause:" in a form), as a screen reader says it.
+        labels = {
+            _key(buddy): _strip_mnemonic(w.text()).strip().rstrip(":")
+            for w in widgets
+            if isinstance(w, QLabel) and (buddy := w.buddy()) is not None
+        }
         for widget in widgets:
             if widget.window() is not top:
                 continue  # in a dialog parented to this window: the dialog's scan has it
@@ -236,6 +243,7 @@ class WidgetLog(QObject):
                 continue
             key = _key(widget)
             record.update(window)
+            record["label"] = labels.get(key, "")
             now[key] = record
             if isinstance(widget, QTabBar):
                 self._tabs(widget, key, window, now)

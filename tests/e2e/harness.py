@@ -50,7 +50,8 @@ API
     :class:`WidgetMap`).
 
     A *spec* is keywords matched against the widget map: ``label`` (the
-    accessible name, the text or the objectName, whichever matches),
+    accessible name, the form label naming the field ("Cause" for "C&ause:"),
+    the text or the objectName, whichever matches),
     ``text``, ``name`` (objectName), ``accessible``, ``role`` (button,
     checkbox, edit, text, combo, label, tab, item, list, view, window,
     dialog, group, widget), ``cls`` (the Python class name, e.g.
@@ -211,7 +212,7 @@ class Widget:
     def short(self) -> str:
         r = self.raw
         bits = [f"{r.get('role')}:{r.get('class')}"]
-        for field in ("name", "accessible"):
+        for field in ("name", "accessible", "label"):
             if r.get(field):
                 bits.append(f"{field}={r[field]!r}")
         text = self.text
@@ -310,7 +311,7 @@ class WidgetMap:
             if inside is not None and inside not in str(r.get("path", "")).split("/"):
                 continue
             if label is not None and not any(
-                _matches(str(r.get(f, "")), label) for f in ("accessible", "text", "name")
+                _matches(str(r.get(f, "")), label) for f in ("accessible", "label", "text", "name")
             ):
                 continue
             if where is not None and not where(widget):

@@ -17,12 +17,23 @@ and the tests run in order:
    viewer lands on the probe where it was aimed;
 4. typing, with é ß €: what the technician types over the viewer is what
    the probe receives;
-5. chat both ways.
+5. chat both ways;
+6. pause: no rights left, a click reaches nothing; resume gives them back;
+7. Stop on the session bar, then the end-session form: its report, one JSON
+   line in the console's data folder;
+8. (the harness's selection helpers; the widget map's cost;) SIGTERM stops
+   every program with status 0 (last: it stops them).
+
+Tests added later must come before the last one. Tests that need a fresh
+session can end the current one the way test 7 does.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,6 +138,8 @@ def wait_for_user_screen(dh: Deskhand) -> None:
         dh.technician.wait_until(shows_probe, "the probe's colour in the viewer", timeout=30)
     except HarnessError as exc:
         raise HarnessError(f"{exc}\nlast colours seen: {seen[-3:]}") from None
+    width, height = dh.user.size
+    dh.technician.wait(role="combo", text=f"All monitors ({width}x{height})")
     # And not everywhere: the client's window, at the top left of A, is not that colour.
     view = viewer(dh)
     x, y = dh.to_viewer(view, 100, 300)
@@ -159,9 +172,15 @@ def test_code_flow(dh: Deskhand, probe: Probe) -> None:
     client.wait(name="request", role="button", enabled=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class QueueSession:
+    row: Widget  # the request in the technician's queue
+    sas: str  # the verification number both sides showed
+
+
 @pytest.fixture(scope="module")
-def queue_session(dh: Deskhand, probe: Probe) -> Widget:
-    """A session from the queue, viewing the user's screen; returns the technician's queue row."""
+def queue_session(dh: Deskhand, probe: Probe) -> QueueSession:
+    """A session from the queue, viewing the user's screen (kept open for the next tests)."""
     client, technician = dh.client, dh.technician
     client.click(name="request", role="button")
     pass_gate(client)
@@ -186,22 +205,24 @@ def queue_session(dh: Deskhand, probe: Probe) -> Widget:
     technician.wait(name="details-title", text=f"{USER_NAME} — {CATEGORY}")
     technician.wait(name="details-text", text=DESCRIPTION)
     technician.key("ctrl+Return")  # Claim
+    tech_sas = technician.wait(name="sas", text=re.compile(r"^Verification number: \d+$"))
 
-    allow(client, CONSENT, ("view",))
+    sas = allow(client, CONSENT, ("view",))
+    assert tech_sas.text == f"Verification number: {sas}"
     technician.wait(name="granted", text="The user allows: view")
     wait_for_user_screen(dh)
-    return row
+    return QueueSession(row, sas)
 
 
-def test_queue_flow(dh: Deskhand, queue_session: Widget) -> None:
-    assert CATEGORY in queue_session.get("cells")
+def test_queue_flow(dh: Deskhand, queue_session: QueueSession) -> None:
+    assert CATEGORY in queue_session.row.get("cells")
     # The session tab is titled after the user; the client shows who is connected.
     dh.technician.wait(role="tab", text=re.compile(re.escape(USER_NAME)))
     dh.client.wait(name="connected", text=re.compile("Demo Technician"))
 
 
 @pytest.fixture(scope="module")
-def control(dh: Deskhand, queue_session: Widget, probe: Probe) -> Widget:
+def control(dh: Deskhand, queue_session: QueueSession, probe: Probe) -> Widget:
     """The technician asked for control and the user allowed it; returns the viewer."""
     technician, client = dh.technician, dh.client
     technician.click(name="control", role="button", text="Ask for control")
@@ -260,7 +281,7 @@ def test_typing_reaches_the_user_desktop(dh: Deskhand, control: Widget, probe: P
     assert probe.typed() == text
 
 
-def test_chat_both_ways(dh: Deskhand, queue_session: Widget) -> None:
+def test_chat_both_ways(dh: Deskhand, queue_session: QueueSession) -> None:
     client, technician = dh.client, dh.technician
     client.click(name="chat-entry", role="edit")
     client.type("Hello from Zoë ✓")
@@ -273,6 +294,74 @@ def test_chat_both_ways(dh: Deskhand, queue_session: Widget) -> None:
     technician.key("Return")
     client.wait(role="item", name="chat-transcript", text="Technician: Looking at it — ß")
     technician.wait(role="item", name="chat-transcript", text="You: Looking at it — ß")
+
+
+def test_pause_takes_every_right_away_until_resumed(
+    dh: Deskhand, control: Widget, probe: Probe
+) -> None:
+    client, technician = dh.client, dh.technician
+    client.click(role="button", text="Pause", inside="deskhand-session-bar")
+    technician.wait(name="granted", text="The user allows: nothing right now (paused?)")
+    technician.wait(name="control", where=lambda w: w.text != "Control on — click to stop")
+    client.wait(role="button", text="Resume", inside="deskhand-session-bar")
+    # A click in the picture reaches nothing while paused.
+    probe.clear()
+    px, py, pw, ph = PROBE_GEOMETRY
+    vx, vy = dh.to_viewer(control, px + pw // 2, py + ph // 2)
+    dh.tech.click_at(round(vx), round(vy))
+    time.sleep(1.5)
+    assert probe.events("press") == []
+
+    client.click(role="button", text="Resume", inside="deskhand-session-bar")
+    technician.wait(name="granted", text="The user allows: view, control")
+    client.wait(role="button", text="Pause", inside="deskhand-session-bar")
+
+
+def test_stop_then_the_report(dh: Deskhand, queue_session: QueueSession) -> None:
+    client, technician = dh.client, dh.technician
+    client.click(role="button", text="Stop", inside="deskhand-session-bar")
+    ended = "The session ended: The user stopped the session."
+    technician.wait(name="banner-text", text=ended)
+    client.wait(name="request", role="button", enabled=True)
+    client.wait_gone(name="deskhand-session-bar")
+
+    technician.click(role="button", text="File report and close")
+    form = re.compile(r"^End session — ")
+    technician.wait(role="dialog", window=form)
+    assert technician.wait(label="Problem", role="edit", window=form).text == DESCRIPTION
+    assert technician.wait(label="Category", role="combo", window=form).text == CATEGORY
+    technician.click(label="Cause", role="edit", window=form)
+    technician.type("A paper jam near the fuser")
+    technician.click(label="Resolution", role="text", window=form)
+    technician.type("Cleared the jam; printed a test page.")
+    technician.click(label="Outcome", role="combo", window=form)
+    technician.click(role="item", text="Resolved")
+    technician.wait(label="Outcome", role="combo", text="Resolved", window=form)
+    technician.click(role="button", text="End session and file report", window=form)
+    technician.wait_gone(role="dialog", window=form)
+    technician.wait_gone(role="tab", text=re.compile(re.escape(USER_NAME)))
+
+    (reports,) = dh.data_dir.rglob("reports.jsonl")
+    (line,) = reports.read_text(encoding="utf-8").splitlines()  # the code session filed none
+    record = json.loads(line)
+    assert record["report"] == {
+        "category": CATEGORY,
+        "cause": "A paper jam near the fuser",
+        "notes": "",
+        "outcome": "Resolved",
+        "problem": DESCRIPTION,
+        "resolution": "Cleared the jam; printed a test page.",
+    }
+    assert record["technician"] == "demo"
+    assert record["technician_name"] == "Demo Technician (Demo IT)"
+    assert record["origin"]["kind"] == "queue" and record["origin"]["name"] == USER_NAME
+    assert record["granted"] == ["view", "control"]
+    assert record["end"] == ended
+    assert record["verification_number"] == queue_session.sas
+    assert [(c["who"], c["text"]) for c in record["chat"]] == [
+        ("user", "Hello from Zoë ✓"),
+        ("technician", "Looking at it — ß"),
+    ]
 
 
 def test_the_harness_reads_and_sets_selections(dh: Deskhand) -> None:
@@ -291,3 +380,13 @@ def test_the_widget_map_stays_cheap(dh: Deskhand) -> None:
         assert costs, f"the {app.name} wrote no scans"
         median = costs[len(costs) // 2]
         assert median < 25, f"{app.name}: median scan {median:.1f} ms"
+
+
+def test_the_programs_stop_cleanly(dh: Deskhand) -> None:
+    """SIGTERM ends each program with status 0 (keep this test last: it stops them)."""
+    for probe in dh.probes:
+        probe.stop()
+    dh.probes.clear()
+    assert dh.client.stop() == 0, dh.client.tail()
+    assert dh.technician.stop() == 0, dh.technician.tail()
+    assert dh.relay is not None and dh.relay.stop() == 0

@@ -39,15 +39,17 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from bench.pairing import make_credentials, percentile
 from bench.relay_process import RelayProcess
-from client.core.control.gate import GateConfig
+from client.core.authority import CapabilityAuthority
+from client.core.control.gate import GateConfig, GateEvent
 from client.core.control.service import ControlService
 from client.core.session import UserClient
+from client.core.session_controller import UserSessionController
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentRequest
 from common.protocol import messages as m
@@ -298,14 +300,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     received.append(time.monotonic())
 
             user_channel.add_listener(count_input)
-            service = ControlService.for_x11(
-                user_channel,
-                display=display,
-                granted=user_channel.granted,
-                config=GateConfig(user_pause=1.0),
-                restore_delay=0.1,
+            services: list[ControlService] = []
+
+            def control_factory(
+                channel: SecureChannel,
+                authority: CapabilityAuthority,
+                *,
+                on_event: Callable[[GateEvent], None] | None,
+                on_stop_requested: Callable[[], None] | None,
+            ) -> ControlService:
+                service = ControlService.for_x11(
+                    channel,
+                    authority,
+                    display=display,
+                    config=GateConfig(user_pause=1.0),
+                    restore_delay=0.1,
+                    on_event=on_event,
+                    on_stop_requested=on_stop_requested,
+                )
+                services.append(service)
+                return service
+
+            # As in the app: the session controller admits the input and routes it.
+            session = UserSessionController(
+                user_channel, lambda _event: None, control_factory=control_factory
             )
-            service.start()
+            session.start()
+            if not services:
+                raise RuntimeError("remote control could not start on the display")
+            service = services[0]
             try:
                 remote = RemoteInput()
                 remote.transform = ViewTransform.fit(Rect(0, 0, WIDTH, HEIGHT), WIDTH, HEIGHT)
@@ -327,7 +350,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     min_move_interval=0.0,
                 )
             finally:
-                await user_channel.close()
+                await session.stop()
                 await tech_channel.wait_closed()
                 async with asyncio.timeout(10):
                     await service.finished.wait()

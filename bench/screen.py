@@ -357,7 +357,7 @@ class InjectingCapture:
 
 def synthetic_sharer(channel: Any, display: str, scene: str, layout: dict[str, Any]) -> Any:
     """A ScreenSharer on an InjectingCapture, with damage from SyntheticEvents."""
-    from client.core.screen.sharer import ScreenSharer, SharerConfig
+    from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
 
     injecting = InjectingCapture(display, scene, layout)
 
@@ -366,12 +366,14 @@ def synthetic_sharer(channel: Any, display: str, scene: str, layout: dict[str, A
         return injecting.events
 
     config = SharerConfig(display=display, max_fps=0, cursor=False)
-    return ScreenSharer(channel, config, capture_factory=lambda: injecting, events_factory=events)
+    sharer = ScreenSharer(channel, config, capture_factory=lambda: injecting, events_factory=events)
+    follow_channel(channel, sharer)
+    return sharer
 
 
 async def user_role(args: argparse.Namespace) -> None:
     from client.core.screen.capture import MssCapture
-    from client.core.screen.sharer import ScreenSharer, SharerConfig
+    from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
     from client.core.session import UserClient
     from common.crypto.identity import OrgTrust, load_org_public_key
     from common.net.pairing import ConsentRequest
@@ -426,6 +428,7 @@ async def user_role(args: argparse.Namespace) -> None:
                 max_fps = 0.0 if mode == "fastest" else 60.0
                 config = SharerConfig(display=args.display, require_shm=True, max_fps=max_fps)
                 sharer = ScreenSharer(channel, config)
+                follow_channel(channel, sharer)  # a stopped sharer ignores what follows
             await sharer.start()
             emit({"sharing": mode, "scene": scene})
         elif words[0] == "mark":

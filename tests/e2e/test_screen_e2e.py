@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from bench.relay_process import RelayProcess
-from client.core.screen.sharer import ScreenSharer, SharerConfig
+from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
 from client.core.session import UserClient
 from common.net.pairing import ConsentRequest
 from technician.core.screen.receiver import ScreenReceiver
@@ -95,6 +95,7 @@ async def test_the_viewer_shows_the_users_screen(relay: RelayProcess, qtbot: QtB
         panel.attach(receiver)
         receiver.attach(tech_ch)
         sharer = ScreenSharer(user_ch, SharerConfig(display=xvfb.display))
+        follow_channel(user_ch, sharer)
         await sharer.start()
         try:
             await until(lambda: sharer.stats().encodings.get("h264", 0) >= 5, "video as H.264")

@@ -30,19 +30,31 @@ from typing import Any
 import pytest
 from Xlib import display as xdisplay
 
-from client.core.control.clipboard import ClipboardTransfer
+from client.core.authority import CapabilityAuthority, Refusal
 from client.core.control.gate import GateConfig, GateEvent
 from client.core.control.injector import XInjector
-from client.core.control.service import ControlEvent, ControlService
+from client.core.control.service import ControlService
 from client.core.session import UserClient
-from client.core.user_session import PresenceChanged, UserSession, UserSessionEvent
+from client.core.session_controller import (
+    ChatReceived,
+    ClipboardMoved,
+    ClipboardWrite,
+    InboundRefused,
+    Reconnecting,
+    SessionClosed,
+    SessionState,
+    UserSessionController,
+    UserSessionEvent,
+)
+from common.capability import Capability
+from common.clipboard import ClipboardSync, ClipboardTransfer, Flow, Outcome
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentRequest
+from common.net.session_events import EndReason
 from common.protocol import messages as m
 from common.protocol.messages import ControlState, ControlStatus
-from common.session import SessionEnded
+from common.session import MessageReceived, SessionEnded
 from relay.server import RelayServer
-from technician.core.clipboard import TechnicianClipboard, TransferOutcome
 from technician.core.input import (
     SPECIAL_KEYS,
     Rect,
@@ -193,6 +205,9 @@ async def probe(desktop: Xvfb) -> AsyncIterator[Probe]:
 class Pair:
     """A technician and a user core paired through the relay, with control wired.
 
+    The user's side is a UserSessionController, as in the app: it owns the
+    grants and routes the technician's input to the ControlService.
+
     The technician's side is driven in *desktop* pixels: each helper turns
     them into viewer points with the technician's ViewTransform (monitor 2
     fitted into a 1280x720 viewer) and feeds RemoteInput, as InputCapture
@@ -204,14 +219,16 @@ class Pair:
         user: SecureChannel,
         tech: SecureChannel,
         service: ControlService,
-        events: list[ControlEvent],
-        session: UserSession | None,
+        events: list[GateEvent],
+        session: UserSessionController,
+        session_events: list[UserSessionEvent],
     ) -> None:
         self.user = user
         self.tech = tech
         self.service = service
         self.events = events
         self.session = session
+        self.session_events = session_events
         self.remote = RemoteInput(min_move_interval=0.008)
         self.remote.transform = ViewTransform.fit(
             region_for(MONITORS, 2),
@@ -289,8 +306,16 @@ class Pair:
                 event = await self.tech.next_event()
                 if isinstance(event, SessionEnded):
                     raise AssertionError(f"the session ended: {event}")
-                if predicate(event.message):
+                if isinstance(event, MessageReceived) and predicate(event.message):
                     return event.message
+
+    async def ended(self) -> SessionEnded:
+        """Skip the technician's messages until the session ends."""
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                event = await self.tech.next_event()
+                if isinstance(event, SessionEnded):
+                    return event
 
 
 @contextlib.asynccontextmanager
@@ -299,14 +324,13 @@ async def open_pair(
     org: Org,
     desktop: Xvfb,
     granted: tuple[str, ...],
-    *,
-    follow_user_session: bool = False,
     **options: Any,
 ) -> AsyncIterator[Pair]:
-    """Pair through the relay and start a ControlService on the user's side.
+    """Pair through the relay; on the user's side a session controller with control.
 
-    With follow_user_session the service is wired to a UserSession as the app
-    wires it (docs/control.md): the session keeps the grants.
+    The controller builds its ControlService with ``ControlService.for_x11``
+    (``options`` go there) and routes the technician's input to it, as the
+    app does (docs/control.md).
     """
 
     async def consent(request: ConsentRequest) -> tuple[str, ...]:
@@ -320,32 +344,45 @@ async def open_pair(
             user.wait_for_technician(),
             tech.connect(code.display, requested=("view", "control", "clipboard")),
         )
-    events: list[ControlEvent] = []
-    session = UserSession(user_channel) if follow_user_session else None
-    if session is not None:
-        options["on_control_stopped"] = lambda: session.set_capability("control", False)
+    events: list[GateEvent] = []
+    session_events: list[UserSessionEvent] = []
+    services: list[ControlService] = []
     options.setdefault("config", GateConfig(user_pause=0.4, notice_interval=0.1))
-    service = ControlService.for_x11(
-        user_channel,
-        display=desktop.display,
-        granted=user_channel.granted,
-        on_event=events.append,
-        restore_delay=0.1,
-        **options,
+
+    def control_factory(
+        channel: SecureChannel,
+        authority: CapabilityAuthority,
+        *,
+        on_event: Callable[[GateEvent], None] | None,
+        on_stop_requested: Callable[[], None] | None,
+    ) -> ControlService:
+        def record(event: GateEvent) -> None:
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
+
+        service = ControlService.for_x11(
+            channel,
+            authority,
+            display=desktop.display,
+            on_event=record,
+            on_stop_requested=on_stop_requested,
+            restore_delay=0.1,
+            **options,
+        )
+        services.append(service)
+        return service
+
+    session = UserSessionController(
+        user_channel, session_events.append, control_factory=control_factory
     )
-    if session is not None:
-
-        def follow(event: UserSessionEvent) -> None:
-            if isinstance(event, PresenceChanged):
-                service.apply_presence(event.presence)
-
-        session.add_listener(follow)
-    service.start()
+    session.start()
+    assert len(services) == 1, session_events
+    service = services[0]
     try:
-        yield Pair(user_channel, tech_channel, service, events, session)
+        yield Pair(user_channel, tech_channel, service, events, session, session_events)
     finally:
-        if user_channel.ended is None:
-            await user_channel.close()
+        await session.stop()
         async with asyncio.timeout(TIMEOUT):
             await service.finished.wait()
 
@@ -504,11 +541,24 @@ async def test_input_is_refused_until_the_user_grants_control(
         await pair.status(ControlState.OFF)
         pair.click(1, 2500, 400)
         pair.text("nope")
-        refused = await pair.status(ControlState.OFF, refused=True)
-        assert refused.refused >= 1  # the technician is told, and why: control is off
+        pair.tech.send_nowait(m.ChatText(1, "marker", 0))
+        # The session's inbound gate drops the input before it reaches the service.
+        async with asyncio.timeout(TIMEOUT):
+            while not any(isinstance(e, ChatReceived) for e in pair.session_events):
+                await asyncio.sleep(0.01)
+        refused = [
+            (e.message_type, e.refusal, e.needs)
+            for e in pair.session_events
+            if isinstance(e, InboundRefused)
+        ]
+        assert refused and set(refused) <= {
+            (name, Refusal.NOT_GRANTED, Capability.CONTROL)
+            for name in ("PointerMove", "PointerButton", "TextInput")
+        }
         # The user allows control: from now on input goes through.
-        pair.service.set_granted(("view", "control"), announce=True)
-        await pair.status(ControlState.ACTIVE)
+        pair.session.set_capability(Capability.CONTROL, True)
+        await pair.status(ControlState.ACTIVE)  # the service follows first, then the grant
+        await pair.next_message(lambda msg: msg == m.CapabilityGrant(("view", "control")))
         pair.text("yes")
         await probe.sync(pair)
         assert mouse_events(probe) == []
@@ -539,23 +589,27 @@ async def test_the_user_wins_remote_input_pauses_while_they_type(
         assert causes == ["user_input", "user_quiet"]
 
 
-async def test_the_stop_hotkey_ends_control_at_once(
+async def test_the_stop_hotkey_ends_the_whole_session_at_once(
     relay_server: RelayServer, org: Org, desktop: Xvfb, probe: Probe
 ) -> None:
-    async with open_pair(
-        relay_server, org, desktop, ("view", "control"), follow_user_session=True
-    ) as pair:
+    async with open_pair(relay_server, org, desktop, ("view", "control")) as pair:
         await pair.status(ControlState.ACTIVE)
         pair.button(1, True, 2500, 400)
         await probe.wait_for(lambda e: e["event"] == "press")
         await xdotool(desktop, "key", "ctrl+alt+shift+End")
-        await pair.status(ControlState.STOPPED)
-        grant = await pair.next_message(lambda msg: isinstance(msg, m.CapabilityGrant))
-        assert grant == m.CapabilityGrant(("view",))
+        # Everything is revoked first, then the session ends with an authenticated CLOSE.
+        await pair.next_message(lambda msg: msg == m.CapabilityGrant(()))
+        ended = await pair.ended()
+        assert ended.clean and ended.by_peer and ended.reason == EndReason.USER_STOPPED.value
+        # The button the technician held is released for the user.
         await probe.wait_for(lambda e: e["event"] == "release" and e["button"] == 1)
-        assert pair.session is not None and pair.session.granted == ("view",)
-        pair.text("ignored")
-        assert (await pair.status(ControlState.STOPPED, refused=True)).refused >= 1
+        async with asyncio.timeout(TIMEOUT):
+            await pair.service.finished.wait()
+        assert pair.session.state is SessionState.ENDED
+        assert pair.session.authority.granted == ()
+        closed = [e for e in pair.session_events if isinstance(e, SessionClosed)]
+        assert closed == [SessionClosed(EndReason.USER_STOPPED, by_peer=False)]
+        assert pair.service.state is ControlState.ENDED
         assert keys_down(desktop) == ([], 0)
 
 
@@ -576,12 +630,17 @@ async def test_held_keys_and_buttons_are_released_when_the_connection_drops(
         bound = injector.keyboard.bound
         assert list(bound.values()) == [0x010020AC]
 
-        # The relay goes away: no CLOSE record, the link just drops.
+        # The relay goes away: no CLOSE record, the link just drops. The session
+        # waits to resume, but nothing the technician held stays held meanwhile.
         await relay_server.close()
-        assert not (await pair.user.wait_closed()).clean
         await probe.wait_for(lambda e: e["event"] == "release" and e["button"] == 1)
         await probe.wait_for(lambda e: e["event"] == "keyup" and e["key"] == QT_KEY["Shift"])
         await probe.wait_for(lambda e: e["event"] == "keyup" and e["key"] == QT_KEY["Control"])
+        assert pair.session.state is SessionState.RECONNECTING
+        assert any(isinstance(e, Reconnecting) for e in pair.session_events)
+        assert keys_down(desktop) == ([], 0)
+        # The user stops while the link is down: control ends for good.
+        await pair.session.stop()
         async with asyncio.timeout(TIMEOUT):
             await pair.service.finished.wait()
         assert keys_down(desktop) == ([], 0)
@@ -595,79 +654,109 @@ async def test_held_keys_and_buttons_are_released_when_the_connection_drops(
             conn.close()
 
 
-class Board:
-    """A clipboard that records what was written to it."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-
-    def set_text(self, text: str) -> None:
-        self.texts.append(text)
-
-
-async def test_clipboard_both_ways_with_a_size_limit(
+async def test_clipboard_both_ways_with_a_size_limit_and_pause(
     relay_server: RelayServer, org: Org, desktop: Xvfb
 ) -> None:
-    user_board, tech_board = Board(), Board()
     async with open_pair(
-        relay_server,
-        org,
-        desktop,
-        ("view", "clipboard"),
-        clipboard_port=user_board,
-        watch_local_input=False,
+        relay_server, org, desktop, ("view", "clipboard"), watch_local_input=False
     ) as pair:
-        tech_clip = TechnicianClipboard(tech_board, enabled=True, max_bytes=64)
+        tech_board: list[str] = []
+
+        class TechBoard:
+            def set_text(self, text: str) -> None:
+                tech_board.append(text)
+
+        # The technician's side: the shared clipboard sync, with a small limit.
+        tech_clip = ClipboardSync(
+            TechBoard(), may_send=lambda: True, may_receive=lambda: True, max_bytes=64
+        )
+        tech_events: list[ClipboardTransfer] = []
 
         def tech_pump() -> None:
             for msg in tech_clip.messages_to_send():
                 pair.tech.send_nowait(msg)
+            tech_events.extend(tech_clip.events_received())
 
         def tech_takes(msg: m.AppMessage, kind: type[m.AppMessage]) -> bool:
             if isinstance(msg, (m.ClipboardText, m.ClipboardPolicy)):
                 tech_clip.receive(msg)
+                tech_events.extend(tech_clip.events_received())
             return isinstance(msg, kind)
+
+        def user_board() -> list[str]:
+            return [e.text for e in pair.session_events if isinstance(e, ClipboardWrite)]
 
         async def user_board_has(count: int) -> None:
             async with asyncio.timeout(TIMEOUT):
-                while len(user_board.texts) < count:
+                while len(user_board()) < count:
                     await asyncio.sleep(0.01)
 
-        tech_clip.start()
+        tech_clip.refresh()
         tech_pump()
-        await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardPolicy))
+        policy = await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardPolicy))
+        assert isinstance(policy, m.ClipboardPolicy) and policy.send and policy.receive
         # Technician -> user.
         tech_clip.local_changed("from the technician: café")
         tech_pump()
         await user_board_has(1)
-        assert user_board.texts == ["from the technician: café"]
+        assert user_board() == ["from the technician: café"]
         # User -> technician; too large for the technician's limit is refused at the source.
-        pair.service.clipboard_changed("x" * 65)
-        pair.service.clipboard_changed("from the user: 5 €")
+        pair.session.clipboard_changed("x" * 65)
+        pair.session.clipboard_changed("from the user: 5 €")
         await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardText))
-        assert tech_board.texts == ["from the user: 5 €"]
+        assert tech_board == ["from the user: 5 €"]
         # The user closes the direction to the technician: nothing more goes out.
-        pair.service.set_clipboard_directions(to_technician=False, from_technician=True)
-        await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardPolicy))
-        pair.service.clipboard_changed("private")
+        pair.session.set_clipboard_directions(to_technician=False, from_technician=True)
+        policy = await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardPolicy))
+        assert isinstance(policy, m.ClipboardPolicy) and not policy.send and policy.receive
+        pair.session.clipboard_changed("private")
         tech_clip.local_changed("y" * 60)
         tech_pump()
         await user_board_has(2)
-        assert tech_board.texts == ["from the user: 5 €"]
-        # Every transfer is an event for the record, on both sides.
+        assert tech_board == ["from the user: 5 €"]
+
+        # Pause blocks the clipboard both ways, whatever the technician sends.
+        pair.session.set_clipboard_directions(to_technician=True, from_technician=True)
+        pair.session.set_paused(True)
+        await pair.next_message(
+            lambda msg: (
+                tech_takes(msg, m.ClipboardPolicy)
+                and isinstance(msg, m.ClipboardPolicy)
+                and not msg.send
+                and not msg.receive
+            )
+        )
+        pair.session.clipboard_changed("while paused")
+        pair.tech.send_nowait(m.ClipboardText("forced while paused"))
+        pair.tech.send_nowait(m.ChatText(1, "marker", 0))
+        async with asyncio.timeout(TIMEOUT):
+            while not any(
+                isinstance(e, InboundRefused) and e.message_type == "ClipboardText"
+                for e in pair.session_events
+            ):
+                await asyncio.sleep(0.01)
+        refused = [e for e in pair.session_events if isinstance(e, InboundRefused)]
+        assert refused == [InboundRefused("ClipboardText", Refusal.PAUSED, Capability.CLIPBOARD)]
+        assert user_board() == ["from the technician: café", "y" * 60]
+        pair.session.set_paused(False)
+        policy = await pair.next_message(lambda msg: tech_takes(msg, m.ClipboardPolicy))
+        assert isinstance(policy, m.ClipboardPolicy) and policy.send and policy.receive
+        assert tech_board == ["from the user: 5 €"]  # nothing from the pause leaks afterwards
+
+        # Every transfer is an event for the record, on both sides (sizes, never text).
         outcomes = [
-            (e.direction.value, e.size, e.outcome.value)
-            for e in pair.events
-            if isinstance(e, ClipboardTransfer)
+            (e.transfer.flow, e.transfer.size, e.transfer.outcome)
+            for e in pair.session_events
+            if isinstance(e, ClipboardMoved)
         ]
         assert outcomes == [
-            ("from_technician", 26, "applied"),
-            ("to_technician", 65, "too_large"),
-            ("to_technician", 20, "sent"),
-            ("from_technician", 60, "applied"),
+            (Flow.INBOUND, 26, Outcome.APPLIED),
+            (Flow.OUTBOUND, 65, Outcome.TOO_LARGE),
+            (Flow.OUTBOUND, 20, Outcome.SENT),
+            (Flow.INBOUND, 60, Outcome.APPLIED),
         ]
-        assert [(e.to_user, e.outcome) for e in tech_clip.events_received()] == [
-            (True, TransferOutcome.SENT),
-            (False, TransferOutcome.APPLIED),
-            (True, TransferOutcome.SENT),
+        assert [(e.flow, e.size, e.outcome) for e in tech_events] == [
+            (Flow.OUTBOUND, 26, Outcome.SENT),
+            (Flow.INBOUND, 20, Outcome.APPLIED),
+            (Flow.OUTBOUND, 60, Outcome.SENT),
         ]

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import numpy as np
 import pytest
 
-from client.core.screen.sharer import ScreenSharer, SharerConfig
+from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
 from client.core.session import UserClient
 from common.net.channel import SecureChannel
 from common.net.pairing import ConsentRequest
@@ -94,6 +94,7 @@ async def sharing(
     receiver = receiver or ScreenReceiver()
     receiver.attach(tech_ch)
     sharer = ScreenSharer(user_ch, config, **kwargs)  # type: ignore[arg-type]
+    follow_channel(user_ch, sharer)  # no session controller here: the sharer hears the viewer
     await sharer.start()
     try:
         yield sharer, receiver
@@ -302,10 +303,11 @@ async def test_cursor_position_and_shape(
             for x, y in ((100, 200), (321, 123)):
                 xtest.fake_input(d, 6, x=x, y=y)  # MotionNotify: absolute move
                 d.sync()
-                await until(
-                    lambda x=x, y=y: any((c.x, c.y, c.visible) == (x, y, True) for c in seen),
-                    f"the pointer at {x},{y}",
-                )
+
+                def pointer_at(x: int = x, y: int = y) -> bool:
+                    return any((c.x, c.y, c.visible) == (x, y, True) for c in seen)
+
+                await until(pointer_at, f"the pointer at {x},{y}")
             assert seen[-1].image is not None  # the pointer's image arrived too
             assert seen[-1].image.width > 0
     finally:
@@ -358,14 +360,15 @@ async def test_resolution_change(relay_server: RelayServer, org: Org) -> None:
             )
             for size in ((800, 600), (1024, 768)):
                 resize_screen(xvfb.display, *size)
-                await until(
-                    lambda size=size: (
+
+                def shows(size: tuple[int, int] = size) -> bool:
+                    return (
                         receiver.canvas is not None
                         and receiver.canvas.size == size
                         and canvas_equals(receiver, grab_screen(xvfb.display))
-                    ),
-                    f"the picture at {size[0]}x{size[1]}",
-                )
+                    )
+
+                await until(shows, f"the picture at {size[0]}x{size[1]}")
             assert sharer.stats().error is None
             assert receiver.stats().errors == 0, statuses
 

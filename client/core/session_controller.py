@@ -511,12 +511,17 @@ class UserSessionController:
         if isinstance(event, LinkLost):
             if self._state is not SessionState.ENDED:
                 self._state = SessionState.RECONNECTING
+                if self._control is not None:
+                    # No remote input while the link is down: what the technician holds is released.
+                    self._control.set_dialog_open(True)
                 self._emit(Reconnecting(event.resume_deadline))
                 self._emit(PresenceChanged(self.presence))
         elif self._state is SessionState.RECONNECTING:
             self._state = SessionState.PAUSED if self.authority.paused else SessionState.ACTIVE
             if self._screen is not None:
                 self._screen.link_restored()
+            if self._control is not None:
+                self._control.set_dialog_open(self._dialog_open)
             self._emit(Reconnected())
             self._emit(PresenceChanged(self.presence))
 

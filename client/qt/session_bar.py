@@ -15,8 +15,6 @@ paused, and the box shows the real grants until the answer arrives.
 
 from __future__ import annotations
 
-import time
-
 from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
@@ -33,6 +31,7 @@ from client.core.presence import Presence
 from client.qt.icons import icon_for
 from client.qt.tray_menu import describe
 from common.protocol.messages import CAPABILITIES
+from common.qt.countdown import Countdown
 from common.qt.widgets import plain_label
 
 
@@ -125,10 +124,7 @@ class SessionBar(QWidget):
         shortcut = QShortcut(QKeySequence("Ctrl+Alt+Shift+End"), self, self.stop_requested.emit)
         shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self._updating = False
-        self._reconnect_deadline = 0.0
-        self._countdown = QTimer(self)
-        self._countdown.setInterval(1000)
-        self._countdown.timeout.connect(self._render_label)
+        self._countdown = Countdown(self, lambda _left: self._render_label())
         self._reassert = QTimer(self)
         self._reassert.setInterval(reassert_ms)
         self._reassert.timeout.connect(self.raise_)
@@ -157,14 +153,12 @@ class SessionBar(QWidget):
 
     def set_reconnecting(self, deadline: float) -> None:
         """The link dropped: count down to ``deadline`` (monotonic seconds) in the label."""
-        self._reconnect_deadline = deadline
-        self._countdown.start()
-        self._render_label()
+        self._countdown.start(deadline)
 
     def _render_label(self) -> None:
         text = describe(self._presence)
-        if self._presence.reconnecting and self._countdown.isActive():
-            left = max(0, round(self._reconnect_deadline - time.monotonic()))
+        if self._presence.reconnecting and self._countdown.active:
+            left = self._countdown.seconds_left()
             text = f"Reconnecting to {self._presence.technician}… (up to {left} s more)"
         self.label.setText(text)
 

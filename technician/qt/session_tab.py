@@ -14,17 +14,11 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QFormLayout,
-    QFrame,
     QHBoxLayout,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -32,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from common.qt.countdown import Countdown
 from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 from technician.core.console import (
     ChatLine,
@@ -40,11 +35,13 @@ from technician.core.console import (
     SessionOrigin,
     TabState,
     describe_end,
-    diagnostics_rows,
 )
 from technician.core.input import Rect, ViewTransform, region_for
 from technician.core.report import SessionReport
 from technician.qt.bridge import OpenSession, SessionEnd, TechnicianBridge
+from technician.qt.clipboard_strip import ClipboardStrip
+from technician.qt.diagnostics_panel import DiagnosticsPanel
+from technician.qt.end_banner import EndBanner
 from technician.qt.end_session_dialog import EndSessionDialog
 from technician.qt.input_capture import InputCapture, special_keys_menu
 from technician.qt.viewer import ScreenPanel
@@ -139,34 +136,18 @@ class SessionTab(QWidget):
         header.addWidget(self.title_label, 1)
         header.addWidget(self.sas_label)
 
-        self.banner = QFrame()
-        self.banner.setObjectName("banner")
-        self.banner_label = plain_label()
-        self.banner_label.setObjectName("banner-text")
-        enlarge_font(self.banner_label, 1.1, bold=True)
-        self.reconnect_edit = QLineEdit()
-        self.reconnect_edit.setObjectName("reconnect-code")
-        self.reconnect_edit.setPlaceholderText("new code, like 123-456-789")
-        self.reconnect_edit.setMaxLength(40)
+        self.banner = EndBanner()
+        self.banner_label = self.banner.label
+        self.reconnect_edit = self.banner.reconnect_edit
         self.reconnect_edit.returnPressed.connect(self.on_reconnect_clicked)
-        self.reconnect_button = QPushButton("Reconnect with the &new code")
+        self.reconnect_button = self.banner.reconnect_button
         self.reconnect_button.clicked.connect(self.on_reconnect_clicked)
-        self.back_button = QPushButton("&Back to the queue")
+        self.back_button = self.banner.back_button
         self.back_button.clicked.connect(self.back_to_queue)
-        self.file_button = QPushButton("&File report and close")
+        self.file_button = self.banner.file_button
         self.file_button.clicked.connect(self.on_end_clicked)
-        self.close_button = QPushButton("&Close tab")
+        self.close_button = self.banner.close_button
         self.close_button.clicked.connect(self.finished)
-        actions = QHBoxLayout()
-        actions.addWidget(self.reconnect_edit, 1)
-        actions.addWidget(self.reconnect_button)
-        actions.addWidget(self.back_button)
-        actions.addStretch(0)
-        actions.addWidget(self.file_button)
-        actions.addWidget(self.close_button)
-        banner_layout = QVBoxLayout(self.banner)
-        banner_layout.addWidget(self.banner_label)
-        banner_layout.addLayout(actions)
 
         self.granted_label = plain_label(wrap=False)
         self.granted_label.setObjectName("granted")
@@ -199,33 +180,21 @@ class SessionTab(QWidget):
         tools.addWidget(self.cancel_button)
         self.control_label = plain_label()
         self.control_label.setObjectName("control-state")
-        self.clipboard_box = QCheckBox("Share the clip&board")
-        self.clipboard_box.setObjectName("clipboard-share")
-        self.clipboard_box.setChecked(True)
-        self.clipboard_box.setToolTip(
-            "While the user allows clipboard, text you copy here goes to the user's "
-            "clipboard and text they copy comes to yours. Untick to keep yours private."
-        )
-        self.clipboard_box.toggled.connect(self.on_clipboard_toggled)
-        self.clipboard_label = plain_label(wrap=False)
-        self.clipboard_label.setObjectName("clipboard-state")
+        self.clipboard = ClipboardStrip(self._bridge, self.key, self.isVisible, self)
         clip_row = QHBoxLayout()
         clip_row.addWidget(self.control_label, 1)
-        clip_row.addWidget(self.clipboard_box)
-        clip_row.addWidget(self.clipboard_label)
-        self._reconnect_deadline = 0.0
-        self._reconnect_timer = QTimer(self)
-        self._reconnect_timer.setInterval(1000)
-        self._reconnect_timer.timeout.connect(self._render_reconnecting)
-        clipboard = QGuiApplication.clipboard()
-        clipboard.dataChanged.connect(self.on_clipboard_data_changed)
+        clip_row.addWidget(self.clipboard)
+        self._reconnect = Countdown(
+            self,
+            lambda left: self.state_label.setText(
+                f"Connection lost. Reconnecting… (the session waits {left} s more)"
+            ),
+        )
 
         self.screen_panel = ScreenPanel()
         self.chat = ChatPanel("User")
         self.chat.message_entered.connect(self.on_chat_entered)
-        self.diagnostics = QScrollArea()
-        self.diagnostics.setObjectName("diagnostics")
-        self.diagnostics.setWidgetResizable(True)
+        self.diagnostics = DiagnosticsPanel()
         self.diagnostic_rows: list[tuple[str, str]] = []
         self.notes = QPlainTextEdit()
         self.notes.setObjectName("notes")
@@ -271,26 +240,7 @@ class SessionTab(QWidget):
         self.title_changed.emit(self.title())
 
     def _fill_diagnostics(self) -> None:
-        rows: list[tuple[str, str]] = []
-        if self.origin.description:
-            rows.append(("Problem", self.origin.description))
-        rows += diagnostics_rows(self.origin, self._device)
-        if self.origin.kind == "queue" and not self.origin.system_summary:
-            rows.append(("", "The user did not share a system summary."))
-        if self.origin.kind == "code" and not rows:
-            rows.append(("", "Nothing shared yet: a code session carries only the device name."))
-        self.diagnostic_rows = rows
-        sheet = QWidget()
-        form = QFormLayout(sheet)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        for name, value in rows:
-            label = plain_label(value)  # what the user sent: never rich text
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            if name:
-                form.addRow(plain_label(f"{name}:", wrap=False), label)
-            else:
-                form.addRow(label)
-        self.diagnostics.setWidget(sheet)
+        self.diagnostic_rows = self.diagnostics.fill(self.origin, self._device)
 
     def _show_banner(self, text: str, *, lost: bool) -> None:
         self.banner.setStyleSheet(_BANNER_STYLE if lost else _ENDED_STYLE)
@@ -576,53 +526,27 @@ class SessionTab(QWidget):
     # --- clipboard ---
 
     def _render_clipboard(self) -> None:
-        allowed = "clipboard" in self.granted
-        self.clipboard_box.setEnabled(self.state is TabState.LIVE)
-        if self.state is not TabState.LIVE:
-            self.clipboard_label.setText("")
-        elif not allowed:
-            self.clipboard_label.setText("Clipboard: not allowed by the user")
-        elif self.clipboard_box.isChecked():
-            self.clipboard_label.setText("Clipboard: on")
-        else:
-            self.clipboard_label.setText("Clipboard: off here")
-
-    @Slot(bool)
-    def on_clipboard_toggled(self, on: bool) -> None:
-        self._bridge.set_clipboard_enabled(self.key, on)
-        self._render_clipboard()
-
-    @Slot()
-    def on_clipboard_data_changed(self) -> None:
-        # Only the tab in front takes the technician's clipboard.
-        if self.state is TabState.LIVE and self.isVisible() and "clipboard" in self.granted:
-            self._bridge.clipboard_changed(self.key, QGuiApplication.clipboard().text())
+        self.clipboard.set_state(
+            live=self.state is TabState.LIVE, allowed="clipboard" in self.granted
+        )
 
     @Slot(str)
     def on_clipboard_write(self, text: str) -> None:
-        QGuiApplication.clipboard().setText(text)
+        self.clipboard.on_write(text)
 
     @Slot(str)
     def on_clipboard_moved(self, text: str) -> None:
-        self.clipboard_label.setText(text)
+        self.clipboard.on_moved(text)
 
     # --- resume ---
 
     @Slot(float)
     def on_reconnecting(self, deadline: float) -> None:
-        self._reconnect_deadline = deadline
-        self._reconnect_timer.start()
-        self._render_reconnecting()
-
-    def _render_reconnecting(self) -> None:
-        left = max(0, round(self._reconnect_deadline - time.monotonic()))
-        self.state_label.setText(
-            f"Connection lost. Reconnecting… (the session waits {left} s more)"
-        )
+        self._reconnect.start(deadline)
 
     @Slot()
     def on_reconnected(self) -> None:
-        self._reconnect_timer.stop()
+        self._reconnect.stop()
         self.state_label.setText("Reconnected. The session goes on with the same permissions.")
 
     @Slot(str)

@@ -249,6 +249,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "--registrations-per-window", limit,
         "--address-claims-per-window", limit,
         "--max-waiting-per-address", limit,
+        "--max-handshakes-per-address", limit,
         "--code-claims", "anyone",
         "--idle-timeout", str(max(60, 4 * args.seconds)),
         "--ping-interval", "3600",

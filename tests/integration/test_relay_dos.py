@@ -214,11 +214,11 @@ async def test_two_hundred_half_open_handshakes_hold_few_sockets_and_pairs_go_on
     socks = await _hold_half_open(server.port, 200)
     try:
         await asyncio.sleep(0.5)
+        # Dropped at accept, not after open_timeout: only 8 are still held.
+        assert _dropped(socks) >= 190
         guards = server.relay.guards
         assert guards is not None
-        # Dropped at accept, not after open_timeout: only 8 are still held.
         assert guards.handshakes.total <= 8
-        assert _dropped(socks) >= 190
         # Legitimate pairs from elsewhere are served meanwhile.
         for n in range(3):
             async with paired(server.url, host(10 + n), host(20 + n)) as pair:
@@ -320,7 +320,8 @@ def test_a_stalled_pair_costs_the_relay_process_little_memory() -> None:
 
     with RelayProcess("--code-claims", "anyone", "--ping-interval", "3600") as relay:
         per_pair = asyncio.run(run(relay))
-    assert per_pair < 8.0, f"{per_pair:.1f} MiB per stalled pair"
+    # Measured after: about 6 MiB (queue budget, the frame in flight, the one being parsed).
+    assert per_pair < 10.0, f"{per_pair:.1f} MiB per stalled pair"
 
 
 # --- code sniping ---------------------------------------------------------------------

@@ -202,6 +202,8 @@ class ControlPort(Protocol):
     def receive(self, msg: Any) -> None: ...
     def sync(self) -> None: ...
     def set_dialog_open(self, is_open: bool) -> None: ...
+    def set_link_down(self, down: bool) -> None: ...
+    def refused(self) -> None: ...
     def mark_stopped(self) -> None: ...
     def close(self) -> None: ...
 
@@ -458,15 +460,16 @@ class UserSessionController:
     def _sync(self, reason: ScreenStopReason) -> None:
         if self._state is SessionState.ENDED:
             return
+        # The grant goes first, so the technician reads each feature's news after it.
+        effective = self.authority.effective
+        if effective != self._announced:
+            self._announced = effective
+            self._send(CapabilityGrant(tuple(effective)))
         if self._screen is not None:
             self._screen.sync(reason)
         if self._control is not None:
             self._control.sync()
         self._clipboard.sync()
-        effective = self.authority.effective
-        if effective != self._announced:
-            self._announced = effective
-            self._send(CapabilityGrant(tuple(effective)))
         self._emit(PresenceChanged(self.presence))
 
     def _send(self, msg: AppMessage) -> bool:
@@ -501,6 +504,8 @@ class UserSessionController:
         if not admission.admitted:
             assert admission.refusal is not None
             self._emit(InboundRefused(type(msg).__name__, admission.refusal, admission.needs))
+            if admission.needs is Capability.CONTROL and self._control is not None:
+                self._control.refused()  # the technician hears why, as before the gate
             return
         handler = self._routes.get(type(msg))
         if handler is not None:
@@ -513,7 +518,7 @@ class UserSessionController:
                 self._state = SessionState.RECONNECTING
                 if self._control is not None:
                     # No remote input while the link is down: what the technician holds is released.
-                    self._control.set_dialog_open(True)
+                    self._control.set_link_down(True)
                 self._emit(Reconnecting(event.resume_deadline))
                 self._emit(PresenceChanged(self.presence))
         elif self._state is SessionState.RECONNECTING:
@@ -521,7 +526,7 @@ class UserSessionController:
             if self._screen is not None:
                 self._screen.link_restored()
             if self._control is not None:
-                self._control.set_dialog_open(self._dialog_open)
+                self._control.set_link_down(False)
             self._emit(Reconnected())
             self._emit(PresenceChanged(self.presence))
 

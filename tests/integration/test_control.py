@@ -542,7 +542,7 @@ async def test_input_is_refused_until_the_user_grants_control(
         pair.click(1, 2500, 400)
         pair.text("nope")
         pair.tech.send_nowait(m.ChatText(1, "marker", 0))
-        # The session's inbound gate drops the input before it reaches the service.
+        # The session's inbound gate drops the input before it reaches the injector.
         async with asyncio.timeout(TIMEOUT):
             while not any(isinstance(e, ChatReceived) for e in pair.session_events):
                 await asyncio.sleep(0.01)
@@ -555,10 +555,16 @@ async def test_input_is_refused_until_the_user_grants_control(
             (name, Refusal.NOT_GRANTED, Capability.CONTROL)
             for name in ("PointerMove", "PointerButton", "TextInput")
         }
+        # The technician is told why, as the gate counts what the authority dropped.
+        await pair.next_message(
+            lambda msg: isinstance(msg, m.ControlStatus)
+            and msg.state is ControlState.OFF
+            and msg.refused > 0
+        )
         # The user allows control: from now on input goes through.
         pair.session.set_capability(Capability.CONTROL, True)
-        await pair.status(ControlState.ACTIVE)  # the service follows first, then the grant
         await pair.next_message(lambda msg: msg == m.CapabilityGrant(("view", "control")))
+        await pair.status(ControlState.ACTIVE)  # the grant first, then the service follows
         pair.text("yes")
         await probe.sync(pair)
         assert mouse_events(probe) == []

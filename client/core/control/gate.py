@@ -16,9 +16,10 @@ limit itself (security.md 4.1): the checks live here, on the user's side.
      STOPPED <── stop() (the stop hotkey or Stop) from any state; a new grant -> ACTIVE
      ENDED   <── close() (session over, connection dropped) from any state; final
 
-The state is derived from five facts (control granted, stopped by the user,
-the session paused by the user or a Deskhand dialog open, the user active
-until t) in that order of precedence, so overlapping causes resolve
+The state is derived from these facts (control granted, read from the
+capability authority; stopped by the user; the session paused by the user,
+a Deskhand dialog open or the link down; the user active until t) in that
+order of precedence, so overlapping causes resolve
 without extra states.
 
 Rules:
@@ -163,6 +164,7 @@ class ControlGate:
         self._grants = grants
         self._stopped = False
         self._dialog = False
+        self._link_down = False
         # What sync() saw last: only to name the cause of a change.
         self._seen = (self._control_granted(), grants.paused)
         self._ended = False
@@ -196,7 +198,7 @@ class ControlGate:
             return ControlState.ENDED
         if not self._control_granted():
             return ControlState.STOPPED if self._stopped else ControlState.OFF
-        if self._dialog or self._grants.paused:
+        if self._dialog or self._link_down or self._grants.paused:
             return ControlState.PAUSED
         if now < self._user_until:
             return ControlState.USER_ACTIVE
@@ -262,6 +264,22 @@ class ControlGate:
             return
         self._dialog = is_open
         self._update(now, "dialog_opened" if is_open else "dialog_closed")
+
+    def set_link_down(self, down: bool, now: float) -> None:
+        """The link to the technician dropped (the session waits to resume) or is back.
+
+        Nothing the technician holds may stay pressed while nobody can release it.
+        """
+        self._check_open()
+        if down == self._link_down:
+            return
+        self._link_down = down
+        self._update(now, "link_lost" if down else "link_restored")
+
+    def refuse(self, now: float) -> None:
+        """Input was dropped before it got here (the authority's gate): count it, tell why."""
+        if not self._ended:
+            self._refuse(now)
 
     def receive_local_input(self, now: float) -> None:
         """The user moved, clicked or typed (not us): pause remote input."""

@@ -228,6 +228,18 @@ class ControlService:
             self._gate.set_dialog_open(is_open, self._clock())
             self._pump()
 
+    def set_link_down(self, down: bool) -> None:
+        """The link dropped (the session waits to resume) or is back: no input meanwhile."""
+        if not self._closing:
+            self._gate.set_link_down(down, self._clock())
+            self._pump()
+
+    def refused(self) -> None:
+        """The authority dropped an input message: the technician is told why (batched)."""
+        if not self._closing:
+            self._gate.refuse(self._clock())
+            self._pump()
+
     def mark_stopped(self) -> None:
         """The user took control back (the caller revoked "control" in the authority)."""
         if self._closing or self._gate.state is ControlState.STOPPED:

@@ -334,3 +334,26 @@ def test_the_users_pause_and_a_dialog_overlap() -> None:
     assert [e.cause for e in gate.events_received()] == ["paused", "dialog_closed"]
     gate.set_paused(False, 1.4)  # no change
     assert gate.events_received() == []
+
+
+def test_a_dropped_link_releases_everything_until_it_is_back() -> None:
+    gate = active_gate()
+    assert gate.receive_input(m.KeyEvent(SHIFT_L, True), 0.5)
+    gate.actions_to_inject()
+    gate.set_link_down(True, 1.0)
+    assert gate.state is ControlState.PAUSED
+    assert gate.actions_to_inject() == [m.KeyEvent(SHIFT_L, False, 0)]
+    assert not gate.receive_input(m.KeyEvent(ord("a"), True), 1.1)
+    gate.set_link_down(False, 2.0)
+    assert gate.state is ControlState.ACTIVE
+    assert [e.cause for e in gate.events_received()][-2:] == ["link_lost", "link_restored"]
+
+
+def test_input_dropped_before_the_gate_is_still_reported() -> None:
+    gate = GateUnderTest(CONFIG, granted=("view",))
+    gate.messages_to_send()
+    gate.refuse(5.0)
+    gate.refuse(5.1)
+    assert gate.messages_to_send() == [ControlStatus(ControlState.OFF, 1)]
+    gate.tick(6.0)
+    assert gate.messages_to_send() == [ControlStatus(ControlState.OFF, 1)]

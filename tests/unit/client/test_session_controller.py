@@ -144,6 +144,12 @@ class FakeControl:
     def mark_stopped(self) -> None:
         pass
 
+    def set_link_down(self, down: bool) -> None:
+        self.received.append(("link down", down))
+
+    def refused(self) -> None:
+        self.received.append("refused")
+
     def close(self) -> None:
         self.closed = True
 
@@ -202,7 +208,7 @@ async def test_pause_stops_screen_input_and_clipboard_both_ways_at_once() -> Non
     assert not h.channel.of(m.ClipboardText)
     h.channel.deliver(m.ClipboardText("pushed"))
     h.channel.deliver(m.KeyEvent(0x61, True))
-    assert not h.of(ClipboardWrite) and h.control.received == []
+    assert not h.of(ClipboardWrite) and h.control.received == ["refused"]
     refused = h.of(InboundRefused)
     assert [(r.message_type, r.refusal) for r in refused] == [
         ("ClipboardText", Refusal.PAUSED),
@@ -277,18 +283,20 @@ async def test_the_stop_hotkey_ends_the_whole_session() -> None:
 
 
 async def test_a_dropped_link_reconnects_with_the_same_grants() -> None:
-    h = Harness(("view",))
+    h = Harness(("view", "control"))
     h.controller.start()
     await h.settle()
     h.channel.deliver(LinkLost(resume_deadline=220.0))
     assert h.controller.state is SessionState.RECONNECTING
     assert h.of(Reconnecting) == [Reconnecting(220.0)]
     assert h.of(PresenceChanged)[-1].presence.reconnecting
+    assert h.control.received == [("link down", True)]  # held input is released meanwhile
     h.channel.deliver(LinkRestored())
+    assert h.control.received[-1] == ("link down", False)
     assert h.controller.state is SessionState.ACTIVE
     assert h.of(Reconnected) == [Reconnected()]
     assert h.log[-1] == "keyframe"  # screen data in flight was dropped
-    assert h.controller.authority.granted == (Capability.VIEW,)
+    assert h.controller.authority.granted == (Capability.VIEW, Capability.CONTROL)
 
 
 async def test_the_technicians_close_reason_is_an_enum() -> None:

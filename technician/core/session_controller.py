@@ -297,7 +297,7 @@ class TechnicianSessionController:
             return
         self._state = SessionState.ENDED
         self._granted = ()
-        self.receiver.session_ended(closed.detail or closed.reason.value)
+        self.receiver.session_ended()
         self._emit(closed)
 
     def _on_grant(self, msg: CapabilityGrant) -> None:

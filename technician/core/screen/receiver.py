@@ -76,6 +76,7 @@ logger = logging.getLogger(__name__)
 ScreenMessage = ScreenFrame | CursorPosition | CursorShape | MonitorList | ScreenStopped
 SCREEN_MESSAGES = (ScreenFrame, CursorPosition, CursorShape, MonitorList, ScreenStopped)
 _STOPPED = "The user stopped sharing the screen."
+_ENDED = "Screen sharing ended with the session."
 _STOP_REASONS = {
     ScreenStopReason.PAUSED.value: "The user paused the session.",
     ScreenStopReason.VIEW_REVOKED.value: _STOPPED,
@@ -355,10 +356,10 @@ class ScreenReceiver:
         elif isinstance(event, MessageReceived) and isinstance(event.message, SCREEN_MESSAGES):
             self.receive(event.message)
 
-    def session_ended(self, reason: str) -> None:
-        """The session is over: stop decoding."""
+    def session_ended(self, reason: str = "") -> None:
+        """The session is over: stop decoding (the session tab says why)."""
         if not self._closed:
-            self._emit(StatusChanged(f"Screen sharing ended: {reason}"))
+            self._emit(StatusChanged(f"Screen sharing ended: {reason}" if reason else _ENDED))
             self.close()
 
     def receive(self, msg: ScreenMessage) -> None:

@@ -43,9 +43,11 @@ API
     ``find(**spec)`` -> list of :class:`Widget`; ``wait(**spec, timeout=)`` ->
     the first match, waiting (bounded) until one is visible, else a
     :class:`HarnessError` that lists what *was* visible; ``wait_gone(**spec)``;
-    ``wait_until(predicate, what)``; ``click(widget or **spec)`` (focuses the
-    widget's window first, as a click-to-focus window manager would: Xvfb
-    has none); ``type(text)`` (xdotool type, any Unicode); ``key("ctrl+a")``;
+    ``map.ever(**spec)``: past states too (a countdown seen for a moment);
+    ``wait_until(predicate, what)``; ``settled(widget)`` (its latest state,
+    once it has not moved for ``SETTLE`` s); ``click(widget or **spec)`` (on
+    the settled widget; focuses its window first, as a click-to-focus window
+    manager would: Xvfb has none); ``type(text)`` (xdotool type, any Unicode); ``key("ctrl+a")``;
     ``focus_window(widget)``; ``alive``; ``tail()``; ``map`` (its
     :class:`WidgetMap`).
 
@@ -130,6 +132,8 @@ POLL = 0.05
 QT_PATTERN = "[qt %{type}] %{if-category}%{category}: %{endif}%{message}"
 _QT_PROBLEM = re.compile(r"^\[qt (warning|critical|fatal)\] (.*)$")
 _LOG_TAIL = 40
+_GEOMETRY = ("x", "y", "w", "h", "wid", "viewport")
+SETTLE = 0.25  # seconds a widget must stay put before it is clicked (layouts move things)
 
 RUNNING: list[Deskhand] = []  # what tests/e2e/conftest.py reports on failure
 
@@ -238,6 +242,9 @@ class WidgetMap:
         self.last_scan: dict[str, Any] = {}
         self.scan_ms: list[float] = []
         self.errors: list[str] = []  # the map's own failures (they fail no app, but show here)
+        self.history: list[dict[str, Any]] = []  # every "set" record, in order
+        self.moved_at: dict[str, float] = {}  # key -> when it last appeared, moved or resized
+        self._moving: set[str] = set()
 
     def refresh(self) -> None:
         try:
@@ -256,10 +263,18 @@ class WidgetMap:
     def _apply(self, record: dict[str, Any]) -> None:
         op = record.get("op")
         if op == "set":
-            self._state[str(record["key"])] = record
+            key = str(record["key"])
+            old = self._state.get(key)
+            if old is None or any(old.get(f) != record.get(f) for f in _GEOMETRY):
+                self._moving.add(key)
+            self._state[key] = record
+            self.history.append(record)
         elif op == "gone":
             self._state.pop(str(record["key"]), None)
         elif op == "scan":
+            for key in self._moving:
+                self.moved_at[key] = float(record.get("t", 0.0))
+            self._moving.clear()
             self.scans += 1
             self.last_scan = record
             self.scan_ms.append(float(record.get("ms", 0.0)))
@@ -272,6 +287,12 @@ class WidgetMap:
     def widgets(self) -> list[Widget]:
         self.refresh()
         return [Widget(key, record) for key, record in self._state.items()]
+
+    def current(self, widget: Widget) -> Widget | None:
+        """The widget's latest state (None once it is gone)."""
+        self.refresh()
+        record = self._state.get(widget.key)
+        return None if record is None else Widget(widget.key, record)
 
     def find(
         self,
@@ -287,9 +308,10 @@ class WidgetMap:
         enabled: bool | None = None,
         inside: str | None = None,
         where: Callable[[Widget], bool] | None = None,
+        _among: list[Widget] | None = None,
     ) -> list[Widget]:
         found = []
-        for widget in self.widgets():
+        for widget in self.widgets() if _among is None else _among:
             r = widget.raw
             if role is not None and r.get("role") != role:
                 continue
@@ -320,6 +342,17 @@ class WidgetMap:
         # Top to bottom, left to right: a stable order for "the first one".
         found.sort(key=lambda w: (w.raw.get("y", 0), w.raw.get("x", 0)))
         return found
+
+    def ever(self, **spec: Any) -> list[Widget]:
+        """Every past state that matched spec (oldest first), visible now or not.
+
+        For states too brief to wait for: a countdown, a message that was
+        replaced. Window ids (``wid``) tell one dialog from a later one.
+        """
+        self.refresh()
+        past = [Widget(str(r["key"]), r) for r in self.history]
+        matching = {id(w.raw) for w in self.find(_among=past, **spec)}
+        return [w for w in past if id(w.raw) in matching]
 
     def describe(self, limit: int = 80) -> str:
         widgets = sorted(
@@ -653,9 +686,27 @@ class App:
             return
         self.display.focus(int(widget["wid"]))
 
+    def settled(self, widget: Widget, *, timeout: float = WAIT) -> Widget:
+        """The widget's latest state once it has stayed in place for SETTLE seconds.
+
+        A person aims at where a button is, not where it was: a layout that
+        grows (a longer text, a banner) moves widgets after they appear.
+        """
+
+        def still() -> Widget | None:
+            now = self.map.current(widget)
+            if now is None:
+                raise HarnessError(f"the {self.name}'s {widget.short()} is gone")
+            moved = self.map.moved_at.get(widget.key, 0.0)
+            return now if time.monotonic() - moved >= SETTLE else None
+
+        found: Widget = self.wait_until(still, f"{widget.short()} to stay put", timeout=timeout)
+        return found
+
     def click(self, widget: Widget | None = None, *, button: int = 1, **spec: Any) -> Widget:
-        """Click a widget (or the first one matching spec) where a person would (``target``)."""
-        target = widget if widget is not None else self.wait(**spec)
+        """Click a widget (or the first one matching spec) where a person would (``target``),
+        once it stays put (``settled``)."""
+        target = self.settled(widget if widget is not None else self.wait(**spec))
         self.focus_window(target)
         self.display.click_at(*target.target, button=button)
         return target

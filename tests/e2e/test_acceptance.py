@@ -90,7 +90,7 @@ def allow(client: App, window: str, capabilities: tuple[str, ...]) -> str:
 
     Returns the verification number the dialog showed ("" for a dialog without one).
     """
-    client.wait(role="dialog", window=window)
+    wid = client.wait(role="dialog", window=window)["wid"]
     for capability in capabilities:
         box = client.wait(name=f"capability-{capability}", role="checkbox", window=window)
         if not box.get("checked"):
@@ -104,11 +104,20 @@ def allow(client: App, window: str, capabilities: tuple[str, ...]) -> str:
     button = client.wait(role="button", text="Allow", enabled=True, window=window, timeout=30)
     client.click(button)
     client.wait_gone(role="dialog", window=window)
+    # Not at once: Allow counted down first, disabled (security.md 4.3).
+    countdown = client.map.ever(
+        role="button",
+        text=re.compile(r"^Allow \(\d+\)$"),
+        enabled=False,
+        where=lambda w: w.get("wid") == wid,
+    )
+    assert countdown, "the Allow button was never seen counting down"
     return sas[0].text if sas else ""
 
 
 def viewer(dh: Deskhand) -> Widget:
-    return dh.technician.wait(cls="ScreenView", role="view")
+    """The technician's view of the user's screen, where it is now."""
+    return dh.technician.settled(dh.technician.wait(cls="ScreenView", role="view"))
 
 
 def probe_colour_in_viewer(dh: Deskhand) -> tuple[float, float, float]:
@@ -237,6 +246,7 @@ def click_over_probe(dh: Deskhand, view: Widget, probe: Probe, x: int, y: int) -
     """The technician clicks the viewer where it shows (x, y) of A; returns the probe's press."""
     probe.clear()
     dh.user.wait_quiet(USER_QUIET)
+    view = dh.technician.settled(view)
     vx, vy = dh.to_viewer(view, x, y)
     dh.technician.focus_window(view)
     dh.tech.click_at(round(vx), round(vy))
@@ -256,6 +266,7 @@ def test_click_lands_at_the_mapped_position(dh: Deskhand, control: Widget, probe
     for x, y in ((px + pw // 2, py + ph // 2), (px + 37, py + ph - 23)):
         press = click_over_probe(dh, control, probe, x, y)
         assert press["button"] == 1
+        assert dh.user.pointer() == (press["x"], press["y"])  # the user's real pointer moved
         assert abs(press["x"] - x) <= tolerance and abs(press["y"] - y) <= tolerance, (
             press,
             (x, y),
@@ -307,7 +318,7 @@ def test_pause_takes_every_right_away_until_resumed(
     # A click in the picture reaches nothing while paused.
     probe.clear()
     px, py, pw, ph = PROBE_GEOMETRY
-    vx, vy = dh.to_viewer(control, px + pw // 2, py + ph // 2)
+    vx, vy = dh.to_viewer(viewer(dh), px + pw // 2, py + ph // 2)
     dh.tech.click_at(round(vx), round(vy))
     time.sleep(1.5)
     assert probe.events("press") == []

@@ -6,6 +6,7 @@ Not collected (no ``test_`` prefix). Each step acts through the X server
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.e2e.harness import App, Deskhand, HarnessError, Probe, Widget
@@ -45,7 +46,7 @@ def allow(client: App, window: str, capabilities: tuple[str, ...]) -> str:
 
     Returns the verification number the dialog showed ("" for a dialog without one).
     """
-    client.wait(role="dialog", window=window)
+    wid = client.wait(role="dialog", window=window)["wid"]
     for capability in capabilities:
         box = client.wait(name=f"capability-{capability}", role="checkbox", window=window)
         if not box.get("checked"):
@@ -59,11 +60,20 @@ def allow(client: App, window: str, capabilities: tuple[str, ...]) -> str:
     button = client.wait(role="button", text="Allow", enabled=True, window=window, timeout=30)
     client.click(button)
     client.wait_gone(role="dialog", window=window)
+    # Not at once: Allow counted down first, disabled (security.md 4.3).
+    countdown = client.map.ever(
+        role="button",
+        text=re.compile(r"^Allow \(\d+\)$"),
+        enabled=False,
+        where=lambda w: w.get("wid") == wid,
+    )
+    assert countdown, "the Allow button was never seen counting down"
     return sas[0].text if sas else ""
 
 
 def viewer(dh: Deskhand) -> Widget:
-    return dh.technician.wait(cls="ScreenView", role="view")
+    """The technician's view of the user's screen, where it is now."""
+    return dh.technician.settled(dh.technician.wait(cls="ScreenView", role="view"))
 
 
 def probe_colour_in_viewer(dh: Deskhand) -> tuple[float, float, float]:
@@ -93,6 +103,8 @@ def wait_for_user_screen(dh: Deskhand) -> None:
         dh.technician.wait_until(shows_probe, "the probe's colour in the viewer", timeout=30)
     except HarnessError as exc:
         raise HarnessError(f"{exc}\nlast colours seen: {seen[-3:]}") from None
+    width, height = dh.user.size
+    dh.technician.wait(role="combo", text=f"All monitors ({width}x{height})")
     # And not everywhere: the client's window, at the top left of A, is not that colour.
     view = viewer(dh)
     x, y = dh.to_viewer(view, 100, 300)
@@ -104,6 +116,7 @@ def click_over_probe(dh: Deskhand, view: Widget, probe: Probe, x: int, y: int) -
     """The technician clicks the viewer where it shows (x, y) of A; returns the probe's press."""
     probe.clear()
     dh.user.wait_quiet(USER_QUIET)
+    view = dh.technician.settled(view)
     vx, vy = dh.to_viewer(view, x, y)
     dh.technician.focus_window(view)
     dh.tech.click_at(round(vx), round(vy))

@@ -375,7 +375,8 @@ async def user_role(args: argparse.Namespace) -> None:
     from client.core.screen.capture import MssCapture
     from client.core.screen.sharer import ScreenSharer, SharerConfig, follow_channel
     from client.core.session import UserClient
-    from common.crypto.identity import OrgTrust, load_org_public_key
+    from common.crypto.identity import OrgTrust
+    from common.keyfiles import load_org_public_key
     from common.net.pairing import ConsentRequest
     from common.screen.geometry import Rect
 
@@ -484,7 +485,7 @@ def viewer_role(args: argparse.Namespace) -> None:
     from PySide6.QtCore import QSocketNotifier, qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
-    from common.crypto.identity import TechnicianCredential
+    from common.keyfiles import load_technician_credential
     from common.net.runner import LoopThread
     from technician.core.screen.receiver import ScreenReceiver
     from technician.core.session import TechnicianClient
@@ -506,7 +507,7 @@ def viewer_role(args: argparse.Namespace) -> None:
     panel.attach(receiver)
     loop = LoopThread("bench-viewer")
     loop.start()
-    credential = TechnicianCredential.load(Path(args.tech))
+    credential = load_technician_credential(Path(args.tech))
 
     async def connect() -> Any:
         channel = await TechnicianClient(args.relay, credential).connect(args.code)
@@ -939,7 +940,8 @@ def started(items: list[Any]) -> Iterator[list[Any]]:
 
 def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     from bench.relay_process import RelayProcess
-    from common.crypto.identity import OrgKey, TechnicianCredential, save_org_public_key
+    from common.crypto.identity import OrgKey, TechnicianCredential
+    from common.keyfiles import save_org_public_key, save_technician_credential
 
     pin(0, OTHER_CORE)  # this process: with the relay and the viewer
     load_before = os.getloadavg()
@@ -961,7 +963,9 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         not_after=now + 86400,
     )
     (tmp / "tech").mkdir()
-    TechnicianCredential(private, cert, org.sign_revocations([], now)).save(tmp / "tech")
+    save_technician_credential(
+        tmp / "tech", TechnicianCredential(private, cert, org.sign_revocations([], now))
+    )
 
     results: dict[str, Any] = {}
     with started([]) as procs:

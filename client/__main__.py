@@ -115,7 +115,8 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
     """
     # Imported here: no Qt is loaded for these checks, so errors stay fast.
     from common.config import ConfigError, load_client_settings
-    from common.crypto.identity import MAX_CRL_AGE, load_org_public_key, parse_org_public_key
+    from common.crypto.identity import MAX_CRL_AGE, parse_org_public_key
+    from common.keyfiles import load_org_public_key
     from common.net.tls import RelayPin
 
     args = _parser().parse_args(argv)

@@ -361,10 +361,10 @@ def _technician_public_key(tech_dir: Path) -> str | None:
     key_file = tech_dir / "technician.key"
     if not key_file.exists():
         return None
-    from common.crypto.identity import TechnicianCredential
+    from common.keyfiles import load_technician_key
 
     try:
-        key = TechnicianCredential.load_key(tech_dir)
+        key = load_technician_key(tech_dir)
     except (OSError, ValueError) as exc:
         raise DemoError(f"{key_file}: {exc}") from None
     return key.public_key().public_bytes_raw().hex()

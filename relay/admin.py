@@ -36,9 +36,7 @@ import contextlib
 import datetime
 import fcntl
 import json
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,26 +44,31 @@ from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from common.atomic_write import write_file_atomically
 from common.crypto.identity import (
-    CERT_FILE,
-    CRL_FILE,
     MAX_CERT_VALIDITY,
     MAX_CRL_AGE,
-    ORG_KEY_FILE,
-    ORG_PUBLIC_FILE,
     PUBLIC_KEY_BYTES,
-    TECH_KEY_FILE,
     OrgKey,
     RevocationList,
     SignedRevocationList,
     TechnicianCredential,
     check_display_name,
     key_fingerprint,
-    load_org_key,
-    save_org_key,
-    save_org_public_key,
 )
 from common.errors import DeskhandError, ProtocolError
+from common.keyfiles import (
+    CERT_FILE,
+    CRL_FILE,
+    ORG_KEY_FILE,
+    ORG_PUBLIC_FILE,
+    TECH_KEY_FILE,
+    load_org_key,
+    load_technician_key,
+    save_org_key,
+    save_org_public_key,
+    save_technician_credential,
+)
 from common.protocol.codec import decode_as
 
 
@@ -204,23 +207,8 @@ def _add_org_dir(parser: argparse.ArgumentParser) -> None:
 # --- the organisation directory --------------------------------------------------
 
 
-def _write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
-    # Write then rename: a crash never leaves a half-written registry or list.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, value: Any) -> None:
-    _write_file(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
+    write_file_atomically(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 def _format_time(t: int) -> str:
@@ -301,7 +289,7 @@ class _Org:
         previous = _issued_at(self.dir)
         issued_at = now if previous is None or now > previous else previous + 1
         crl = self.key.sign_revocations(serials, issued_at)
-        _write_file(self.dir / CRL_FILE, crl)
+        write_file_atomically(self.dir / CRL_FILE, crl)
         return crl, len(serials)
 
 
@@ -392,7 +380,7 @@ def create_org(directory: Path, org_name: str, now: int) -> OrgKey:
         },
     )
     _write_json(directory / ISSUED_FILE, {"format": _FORMAT, "certificates": []})
-    _write_file(directory / CRL_FILE, key.sign_revocations([], now))
+    write_file_atomically(directory / CRL_FILE, key.sign_revocations([], now))
     return key
 
 
@@ -453,7 +441,7 @@ def _cert_issue(args: argparse.Namespace, now: int) -> None:
     if args.public_key is not None:
         public_key = _parse_public_key(args.public_key)
         existing = out / TECH_KEY_FILE
-        if existing.exists() and _public_of(TechnicianCredential.load_key(out)) != public_key:
+        if existing.exists() and _public_of(load_technician_key(out)) != public_key:
             raise _Fail(f"{existing} holds a different key than --public-key")
     else:
         if (out / TECH_KEY_FILE).exists():
@@ -496,10 +484,10 @@ def _cert_issue(args: argparse.Namespace, now: int) -> None:
     org.save_registry()
     crl, _ = org.sign_revocations(now)
     if private_key is not None:
-        TechnicianCredential(private_key, certificate, crl).save(out)
+        save_technician_credential(out, TechnicianCredential(private_key, certificate, crl))
     else:
-        _write_file(out / CERT_FILE, certificate)
-        _write_file(out / CRL_FILE, crl)
+        write_file_atomically(out / CERT_FILE, certificate)
+        write_file_atomically(out / CRL_FILE, crl)
     print(
         f"issued certificate {serial} to {args.tech_id} ({args.name}),"
         f" valid until {_format_time(not_after)}"
@@ -549,7 +537,7 @@ def _cert_crl(args: argparse.Namespace, now: int) -> None:
         crl, count = org.sign_revocations(now)
     written = [org.dir / CRL_FILE]
     if args.out is not None:
-        _write_file(args.out, crl)
+        write_file_atomically(args.out, crl)
         written.append(args.out)
     print(
         f"signed a revocation list ({count} revoked serials) at {_format_time(now)};"

@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from common.crypto.identity import ORG_KEY_FILE, ORG_PUBLIC_FILE, load_org_public_key
 from common.errors import DeskhandError
+from common.keyfiles import ORG_KEY_FILE, ORG_PUBLIC_FILE, load_org_public_key
 from common.net.tls import format_spki_pin, spki_sha256
 from relay.admin import AdminError, create_org
 

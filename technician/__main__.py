@@ -95,7 +95,7 @@ def options_from(argv: list[str] | None, stdin: TextIO | None = None) -> Technic
         _UsageError: with the one line to print.
     """
     from common.config import ConfigError
-    from common.crypto.identity import TechnicianCredential
+    from common.keyfiles import load_technician_credential
     from common.net.tls import RelayPin
     from technician.core.settings import (
         TechnicianSettings,
@@ -123,7 +123,7 @@ def options_from(argv: list[str] | None, stdin: TextIO | None = None) -> Technic
         except ValueError as exc:
             raise _UsageError(f"--pin: {exc}") from None
     try:
-        credential = TechnicianCredential.load(credential_dir)
+        credential = load_technician_credential(credential_dir)
     except OSError as exc:
         where = exc.filename or credential_dir
         raise _UsageError(f"cannot read the credential {where}: {exc.strerror or exc}") from None

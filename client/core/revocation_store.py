@@ -16,10 +16,10 @@ Files are written atomically with mode 0600, in a folder made with mode
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.atomic_write import write_file_atomically
 from common.crypto.identity import KEY_ID_BYTES, MAX_CRL_AGE, OrgTrust
 
 
@@ -65,18 +65,9 @@ class RevocationFiles:
         self._seen[bytes(org_key_id)] = bytes(revocations)
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # mkstemp makes the file 0600; the rename makes the write all-or-nothing.
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{path.name}.")
+            write_file_atomically(path, revocations, 0o600)
         except OSError:
             return  # a read-only home must not stop verification: kept in memory only
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(revocations)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def client_trust(

@@ -11,7 +11,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from client.__main__ import main as client_main, parse_options
-from common.crypto.identity import load_org_public_key
+from common.keyfiles import load_org_public_key
 from common.net.runner import LoopThread
 from relay.config import RelayConfig
 from relay.provision import main as relay_init

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 
 from common.capability import Capability
+from common.keyfiles import save_technician_credential
 from common.net.runner import LoopThread
 from common.net.session_events import EndReason
 from common.protocol.messages import (
@@ -736,7 +737,7 @@ def technician_settings(
     credential = tmp_path / "jane"
     if not credential.exists():
         credential.mkdir()
-        org.technician("Jane Doe", org="ACME IT").save(credential)
+        save_technician_credential(credential, org.technician("Jane Doe", org="ACME IT"))
     path = tmp_path / name
     path.write_text(
         f'relay_url = "{url}"\nrelay_pin = "{pin}"\ncredential = "jane"\n'

@@ -317,9 +317,9 @@ async def test_login_hands_over_a_fresher_revocation_list(
     tech_dir = tmp_path / "jane"
     issue = ["cert", "issue", "--org-dir", str(org_dir), "--tech-id", "jane", "--name", "Jane"]
     assert admin.main([*issue, "--out", str(tech_dir)], now=time.time) == 0
-    from common.crypto.identity import CRL_FILE, TechnicianCredential
+    from common.keyfiles import CRL_FILE, load_technician_credential
 
-    credential = TechnicianCredential.load(tech_dir)
+    credential = load_technician_credential(tech_dir)
     stale = credential.revocations
     assert admin.main(["cert", "crl", "--org-dir", str(org_dir)], now=lambda: time.time() + 5) == 0
     server = await relay_factory(org_dir=str(org_dir))

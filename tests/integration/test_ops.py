@@ -17,8 +17,9 @@ import pytest
 
 from bench.relay_process import RelayProcess
 from client.core.session import HelpRequest, QueueStatus, UserClient, UserState
-from common.crypto.identity import CRL_FILE, OrgTrust, TechnicianCredential, load_org_public_key
+from common.crypto.identity import OrgTrust, TechnicianCredential
 from common.errors import ConnectionLost
+from common.keyfiles import CRL_FILE, load_org_public_key, load_technician_credential
 from common.protocol import messages as m
 from common.protocol.relay_wire import CloseCode
 from common.session import MessageReceived
@@ -77,7 +78,7 @@ def service(tmp_path: Path) -> Iterator[tuple[Path, Path, TechnicianCredential, 
     )
     assert status == 0
     trust = OrgTrust(load_org_public_key(org_dir / "org.pub"))
-    yield config, org_dir, TechnicianCredential.load(tech_dir), trust
+    yield config, org_dir, load_technician_credential(tech_dir), trust
 
 
 # --- restart with a persisted queue --------------------------------------------------

@@ -20,15 +20,14 @@ import pytest
 from client.core.revocation_store import RevocationFiles, client_trust
 from client.core.session import UserClient
 from common.crypto.identity import (
-    CRL_FILE,
     MAX_CRL_AGE,
     OrgTrust,
     RevocationList,
     SignedRevocationList,
     TechnicianCredential,
-    load_org_public_key,
 )
 from common.errors import IdentityError, PairingError
+from common.keyfiles import CRL_FILE, load_org_public_key
 from common.net.pairing import ConsentRequest, PairingTimeouts
 from common.protocol.codec import decode_as
 from relay import admin

@@ -13,13 +13,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
 from common.crypto.identity import (
-    CERT_FILE,
     CERT_SIGNATURE_CONTEXT,
-    CRL_FILE,
     CRL_SIGNATURE_CONTEXT,
     MAX_CERT_VALIDITY,
     MAX_REVOKED,
-    TECH_KEY_FILE,
     Certificate,
     MemoryRevocationStore,
     OrgKey,
@@ -32,13 +29,20 @@ from common.crypto.identity import (
     check_display_name,
     key_fingerprint,
     key_id,
-    load_org_key,
-    load_org_public_key,
     parse_org_public_key,
-    save_org_key,
-    save_org_public_key,
 )
 from common.errors import IdentityError, ProtocolError
+from common.keyfiles import (
+    CERT_FILE,
+    CRL_FILE,
+    TECH_KEY_FILE,
+    load_org_key,
+    load_org_public_key,
+    load_technician_credential,
+    save_org_key,
+    save_org_public_key,
+    save_technician_credential,
+)
 from common.protocol.codec import decode, decode_as, encode
 
 
@@ -476,13 +480,15 @@ def test_bad_technician_signatures_are_refused(signature: bytes) -> None:
 
 def test_technician_credential_saves_and_loads(tmp_path: Path) -> None:
     credential = TechnicianCredential(TECH_KEY, CERT, CRL)
-    credential.save(tmp_path)
+    save_technician_credential(tmp_path, credential)
     assert stat.S_IMODE((tmp_path / TECH_KEY_FILE).stat().st_mode) == 0o600
     assert (tmp_path / CERT_FILE).read_bytes() == CERT
     assert (tmp_path / CRL_FILE).read_bytes() == CRL
     assert (tmp_path / TECH_KEY_FILE).read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
-    loaded = TechnicianCredential.load(tmp_path)
+    loaded = load_technician_credential(tmp_path)
     assert loaded.public_bytes == TECH_PUB
+    # The old entry point still reads the same files (through common.keyfiles).
+    assert TechnicianCredential.load(tmp_path).certificate == CERT
     assert loaded.details.serial == 7
     identity = TRUST.verify(loaded.certificate, loaded.revocations, NOW)
     TRUST.verify_signature(identity, b"hello", loaded.sign(b"hello"))
@@ -497,10 +503,10 @@ def test_credential_refuses_a_certificate_for_another_key() -> None:
 
 
 def test_loading_a_damaged_technician_key_is_a_value_error(tmp_path: Path) -> None:
-    TechnicianCredential(TECH_KEY, CERT, CRL).save(tmp_path)
+    save_technician_credential(tmp_path, TechnicianCredential(TECH_KEY, CERT, CRL))
     (tmp_path / TECH_KEY_FILE).write_bytes(b"not a key")
     with pytest.raises(ValueError, match="PEM"):
-        TechnicianCredential.load(tmp_path)
+        load_technician_credential(tmp_path)
 
 
 def test_org_key_file_is_private_and_never_overwritten(tmp_path: Path) -> None:

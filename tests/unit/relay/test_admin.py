@@ -16,10 +16,9 @@ from common.crypto.identity import (
     SignedCertificate,
     SignedRevocationList,
     TechnicianCredential,
-    load_org_key,
-    load_org_public_key,
 )
 from common.errors import IdentityError
+from common.keyfiles import load_org_key, load_org_public_key, load_technician_credential
 from common.protocol.codec import decode_as
 from relay.admin import main
 
@@ -112,14 +111,14 @@ def test_create_issue_revoke_then_clients_refuse_only_the_revoked(
 
     # What a user client does with the files: pin org.pub, take the relay's list.
     trust = OrgTrust(load_org_public_key(org_dir / "org.pub"))
-    jane_credential = TechnicianCredential.load(jane)
+    jane_credential = load_technician_credential(jane)
     identity = trust.verify(jane_credential.certificate, crl, clock.t)
     assert (identity.tech_id, identity.name, identity.org) == ("jane@acme", "Jane Doe", "ACME IT")
     assert identity.serial == 1
     assert identity.roles == ("technician",)
     assert identity.not_after == NOW + 30 * DAY
     trust.verify_signature(identity, b"transcript", jane_credential.sign(b"transcript"))
-    bob_credential = TechnicianCredential.load(bob)
+    bob_credential = load_technician_credential(bob)
     with pytest.raises(IdentityError, match="revoked"):
         trust.verify(bob_credential.certificate, crl, clock.t)
     # Bob's own copy predates the revocation: only a fresh list from the org counts.
@@ -180,7 +179,7 @@ def test_issue_writes_a_private_key_and_records_the_certificate(
     cert = cert_of(out / "technician.cert")
     assert cert.roles == ("technician", "supervisor")
     assert (cert.not_before, cert.not_after) == (NOW, NOW + 30 * DAY)
-    assert cert.public_key == TechnicianCredential.load(out).public_bytes
+    assert cert.public_key == load_technician_credential(out).public_bytes
     (entry,) = json.loads((org_dir / "issued.json").read_text())["certificates"]
     assert entry["serial"] == cert.serial == 1
     assert entry["public_key"] == cert.public_key.hex()
@@ -208,10 +207,10 @@ def test_renewal_keeps_the_key_and_gets_a_new_serial(
 ) -> None:
     out = tmp_path / "tech"
     assert issue(clock, org_dir, out, "jane", "Jane", "--days", "1") == 0
-    old = TechnicianCredential.load(out)
+    old = load_technician_credential(out)
     clock.t += DAY
     assert issue(clock, org_dir, out, "jane", "Jane", "--public-key", old.public_bytes.hex()) == 0
-    new = TechnicianCredential.load(out)
+    new = load_technician_credential(out)
     assert new.public_bytes == old.public_bytes
     assert (old.details.serial, new.details.serial) == (1, 2)
 

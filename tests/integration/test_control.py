@@ -557,9 +557,11 @@ async def test_input_is_refused_until_the_user_grants_control(
         }
         # The technician is told why, as the gate counts what the authority dropped.
         await pair.next_message(
-            lambda msg: isinstance(msg, m.ControlStatus)
-            and msg.state is ControlState.OFF
-            and msg.refused > 0
+            lambda msg: (
+                isinstance(msg, m.ControlStatus)
+                and msg.state is ControlState.OFF
+                and msg.refused > 0
+            )
         )
         # The user allows control: from now on input goes through.
         pair.session.set_capability(Capability.CONTROL, True)

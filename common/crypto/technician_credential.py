@@ -5,8 +5,6 @@ Reading and writing the credential's files is :mod:`common.keyfiles`'s job.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -72,16 +70,3 @@ class TechnicianCredential:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-
-    @classmethod
-    def load(cls, directory: Path) -> TechnicianCredential:
-        """Read a credential directory: use :func:`common.keyfiles.load_technician_credential`.
-
-        Kept so that callers not yet moved to :mod:`common.keyfiles` keep working
-        (``tests/e2e/test_queue_service.py``); the file reading happens there.
-        Remove once nothing calls it.
-        """
-        # Imported here: common.keyfiles imports this module.
-        from common.keyfiles import load_technician_credential
-
-        return load_technician_credential(directory)

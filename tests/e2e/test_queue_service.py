@@ -12,7 +12,8 @@ import pytest
 from bench.relay_process import RelayProcess
 from client.core.session import HelpRequest, UserClient, UserState
 from common.config import load_client_settings
-from common.crypto.identity import OrgTrust, TechnicianCredential, parse_org_public_key
+from common.crypto.identity import OrgTrust, parse_org_public_key
+from common.keyfiles import load_technician_credential
 from common.net.pairing import ConsentRequest
 from common.protocol import messages as m
 from common.session import MessageReceived
@@ -62,7 +63,7 @@ async def test_a_queued_session_over_a_pinned_tls_relay(tmp_path: Path) -> None:
             return ("view", "clipboard")
 
         user = UserClient(relay.url, trust, consent, pin=pin)
-        tech = TechnicianClient(relay.url, TechnicianCredential.load(tech_dir), pin=pin)
+        tech = TechnicianClient(relay.url, load_technician_credential(tech_dir), pin=pin)
         async with asyncio.timeout(30):
             status = await user.post_request(HelpRequest("Bob", "VPN drops every hour", "network"))
             account = await tech.login("jane", PASSWORD)

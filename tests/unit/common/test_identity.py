@@ -487,8 +487,6 @@ def test_technician_credential_saves_and_loads(tmp_path: Path) -> None:
     assert (tmp_path / TECH_KEY_FILE).read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     loaded = load_technician_credential(tmp_path)
     assert loaded.public_bytes == TECH_PUB
-    # The old entry point still reads the same files (through common.keyfiles).
-    assert TechnicianCredential.load(tmp_path).certificate == CERT
     assert loaded.details.serial == 7
     identity = TRUST.verify(loaded.certificate, loaded.revocations, NOW)
     TRUST.verify_signature(identity, b"hello", loaded.sign(b"hello"))

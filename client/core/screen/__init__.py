@@ -2,7 +2,7 @@
 
 :class:`~client.core.screen.sharer.ScreenSharer` is the entry point. The
 decisions (which tiles changed, which codec, when to send, how good) live in
-pure modules (:mod:`.policy`, :mod:`.pacing`) that take the time as an
-argument; :mod:`.capture`, :mod:`.damage` and :mod:`.cursor` talk to the X
+pure modules (:mod:`.policy`, :mod:`.pacing`, :mod:`.scheduler`) that take
+the time as an argument; :mod:`.capture`, :mod:`.damage` and :mod:`.cursor` talk to the X
 server.
 """

@@ -11,11 +11,12 @@ the session ends::
 What it does, in the loop thread (all heavy work goes to one worker thread):
 
 - listens to X DAMAGE (or polls without it), RandR and XFixes events;
-- when something changed, a frame slot is free (:class:`~.pacing.FlowControl`)
-  and the frame-rate cap allows, runs :class:`~.pipeline.FramePipeline` in
-  the worker: grab, diff, encode; then sends the frame;
-- handles the viewer's FrameAck (pacing and adaptation), KeyframeRequest and
-  SelectMonitor;
+- waits until :class:`~.scheduler.FrameScheduler` says a frame is due (something
+  changed, a frame slot is free, the frame-rate cap allows, a poll or a
+  lossless refresh falls due), runs :class:`~.pipeline.FramePipeline` in the
+  worker as it plans: grab, diff, encode; then sends the frame;
+- hands the viewer's FrameAck to the scheduler (pacing and adaptation), and
+  handles KeyframeRequest and SelectMonitor;
 - polls the pointer and sends CursorPosition (control channel) and
   CursorShape when it changes.
 """
@@ -37,9 +38,10 @@ from client.core.screen.capture import CaptureError, Monitor, MssCapture, Screen
 from client.core.screen.cursor import CursorTracker, shape_from_xfixes
 from client.core.screen.damage import DamageAccumulator, X11Events
 from client.core.screen.encoder import EncoderSettings
-from client.core.screen.pacing import Adapter, FlowControl
 from client.core.screen.pipeline import FrameJob, FramePipeline, Produced
 from client.core.screen.policy import MotionSettings
+from client.core.screen.scheduler import FrameScheduler
+from client.core.screen.stats import ENCODING_NAMES, FrameRecord, SharerStats, mark_acked
 from common.errors import DeskhandError, InvalidState
 from common.net.channel import SecureChannel
 from common.protocol.messages import (
@@ -48,7 +50,6 @@ from common.protocol.messages import (
     FrameAck,
     KeyframeRequest,
     MonitorList,
-    ScreenEncoding,
     ScreenFrame,
     ScreenStopped,
     SelectMonitor,
@@ -98,49 +99,6 @@ class SharerConfig:
     encoder: EncoderSettings = dataclasses.field(default_factory=EncoderSettings)
     motion: MotionSettings = dataclasses.field(default_factory=MotionSettings)
     frame_log: int = 4096
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameRecord:
-    """One frame sent, for statistics. Times in seconds (clock of the sharer).
-
-    size is the encoded ScreenFrame message (before encryption and framing).
-    """
-
-    seq: int
-    captured_at: float
-    sent_at: float
-    size: int
-    keyframe: bool
-    grab: float
-    diff: float
-    encode: float
-    send: float
-    encodings: tuple[str, ...]
-    acked_at: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class SharerStats:
-    """A snapshot of the sharer's state, safe to pass to other threads."""
-
-    running: bool
-    damage: str
-    shm: bool
-    frames: int
-    keyframes: int
-    bytes_sent: int
-    lost: int
-    in_flight: int
-    rtt_ms: float | None
-    latency_ms: float | None
-    bandwidth_mbps: float | None
-    quality_level: int
-    motion_region: tuple[int, int, int, int] | None
-    view: tuple[int, int, int, int]
-    selected: int
-    encodings: dict[str, int]
-    error: str | None
 
 
 CaptureFactory = Callable[[], ScreenCapture]
@@ -201,30 +159,26 @@ class ScreenSharer:
         self._running = False
         self._started = False
         self._stopped = False
-        self._flow = FlowControl(2, min_timeout=cfg.ack_timeout)
-        self._adapter = Adapter(max_fps=cfg.max_fps, max_window=cfg.max_window)
+        self._scheduler = FrameScheduler(
+            max_fps=cfg.max_fps,
+            max_window=cfg.max_window,
+            ack_timeout=cfg.ack_timeout,
+            poll_active=cfg.poll_active,
+            poll_idle=cfg.poll_idle,
+            safety_poll=cfg.safety_poll,
+        )
         self._monitors: list[Monitor] = []
         self._selected = 0
         self._view = Rect(0, 0, 0, 0)
         self._damage = DamageAccumulator(0, 0)
-        self._need_key = True
-        self._screen_changed = False
         self._cursor_changed = True
         self._cursor = CursorTracker()
-        self._seq = 0
-        self._last_frame_at = -1e9
-        self._last_change_at = -1e9
-        self._next_poll = 0.0
-        self._latency: float | None = None
-        self._captured: dict[int, float] = {}
         self._error: str | None = None
         self.frames = 0
         self.keyframes = 0
         self.bytes_sent = 0
         self.encodings: collections.Counter[str] = collections.Counter()
         self.frame_log: collections.deque[FrameRecord] = collections.deque(maxlen=cfg.frame_log)
-        self._quiet_until = 0.0
-        self._latency_sent_at = -1e9
 
     # --- public API ---
 
@@ -317,8 +271,7 @@ class ScreenSharer:
 
     def request_keyframe(self) -> None:
         """Send the whole view again at the next opportunity."""
-        self._need_key = True
-        self._flow.reset()
+        self._scheduler.request_keyframe()
         self._wake.set()
 
     def select_monitor(self, index: int) -> None:
@@ -331,7 +284,9 @@ class ScreenSharer:
         self.request_keyframe()
 
     def stats(self) -> SharerStats:
-        bw = self._adapter.bandwidth
+        scheduler = self._scheduler
+        flow, adapter, latency = scheduler.flow, scheduler.adapter, scheduler.latency
+        bw = adapter.bandwidth
         region = self._pipeline.motion.region if self._pipeline is not None else None
         return SharerStats(
             running=self._running,
@@ -340,12 +295,12 @@ class ScreenSharer:
             frames=self.frames,
             keyframes=self.keyframes,
             bytes_sent=self.bytes_sent,
-            lost=self._flow.lost,
-            in_flight=self._flow.in_flight,
-            rtt_ms=None if self._flow.srtt is None else self._flow.srtt * 1000,
-            latency_ms=None if self._latency is None else self._latency * 1000,
+            lost=flow.lost,
+            in_flight=flow.in_flight,
+            rtt_ms=None if flow.srtt is None else flow.srtt * 1000,
+            latency_ms=None if latency is None else latency * 1000,
             bandwidth_mbps=None if bw is None else bw * 8 / 1e6,
-            quality_level=self._adapter.level,
+            quality_level=adapter.level,
             motion_region=None if region is None else tuple(region),  # type: ignore[arg-type]
             view=tuple(self._view),  # type: ignore[arg-type]
             selected=self._selected,
@@ -394,7 +349,7 @@ class ScreenSharer:
             self._wake.set()
 
     def _on_screen_change(self) -> None:
-        self._screen_changed = True
+        self._scheduler.note_screen_change()
         self._wake.set()
 
     def _on_cursor_change(self) -> None:
@@ -405,7 +360,10 @@ class ScreenSharer:
         if not self._running:
             return
         if isinstance(msg, FrameAck):
-            self._on_ack(msg)
+            now = self._clock()
+            for seq in self._scheduler.on_ack(msg.seq, now):
+                mark_acked(self.frame_log, seq, now)
+            self._wake.set()
         elif isinstance(msg, KeyframeRequest):
             self._cursor.forget()
             self._cursor_changed = True
@@ -418,32 +376,6 @@ class ScreenSharer:
         """The session is over: stop sending at once (stop() still frees the display)."""
         self._running = False
         self._wake.set()
-
-    def _on_ack(self, ack: FrameAck) -> None:
-        now = self._clock()
-        for sample in self._flow.acked(ack.seq, now):
-            self._adapter.on_ack(sample, now)
-            captured = self._captured.pop(sample.seq, None)
-            if captured is not None:
-                latency = now - captured
-                self._latency = (
-                    latency if self._latency is None else 0.8 * self._latency + 0.2 * latency
-                )
-            self._mark_acked(sample.seq, now)
-        if self._adapter.bandwidth:
-            self._flow.set_bandwidth_hint(self._adapter.bandwidth)
-        self._flow.window = self._adapter.quality().window
-        self._wake.set()
-
-    def _mark_acked(self, seq: int, now: float) -> None:
-        # The log is small and acks come in order: search from the right.
-        for i in range(len(self.frame_log) - 1, -1, -1):
-            record = self.frame_log[i]
-            if record.seq == seq:
-                self.frame_log[i] = dataclasses.replace(record, acked_at=now)
-                return
-            if record.seq < seq:
-                return
 
     # --- monitors and views ---
 
@@ -481,7 +413,7 @@ class ScreenSharer:
                 await self._wait_until_due()
                 if self._stopping():
                     return
-                if self._screen_changed:
+                if self._scheduler.take_screen_change():
                     await self._reopen()
                 await self._one_frame()
         except asyncio.CancelledError:
@@ -493,38 +425,22 @@ class ScreenSharer:
             with contextlib.suppress(DeskhandError):
                 self._channel.send_nowait(ScreenStopped(self._error[:200]))
 
-    def _due_at(self, now: float) -> float | None:
-        """When the next frame should be produced (None: wait for an event)."""
-        assert self._pipeline is not None
-        quality = self._adapter.quality()
-        earliest = self._last_frame_at + quality.min_interval
-        if self._need_key or self._screen_changed or self._damage.pending:
-            return earliest
-        refresh = self._pipeline.next_refresh()
-        wake = self._next_poll if refresh is None else min(refresh, self._next_poll)
-        return max(earliest, self._quiet_until, wake)
-
     async def _wait_until_due(self) -> None:
+        assert self._pipeline is not None
         while self._running:
-            now = self._clock()
-            due = self._due_at(now)
-            ready = self._flow.can_send(now)
-            if ready and due is not None and due <= now:
+            wait = self._scheduler.wait(
+                self._clock(),
+                damage=self._damage.pending,
+                refresh_at=self._pipeline.next_refresh(),
+            )
+            if wait.go:
                 return
-            timeouts = []
-            if due is not None and ready:
-                timeouts.append(due - now)
-            deadline = self._flow.next_deadline()
-            if deadline is not None and not ready:
-                timeouts.append(deadline - now)
             self._wake.clear()
-            timeout = max(0.0, min(timeouts)) if timeouts else None
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait.timeout):
                     await self._wake.wait()
 
     async def _reopen(self) -> None:
-        self._screen_changed = False
         loop = asyncio.get_running_loop()
         assert self._capture is not None and self._executor is not None
         await loop.run_in_executor(self._executor, self._capture.reopen)
@@ -534,80 +450,55 @@ class ScreenSharer:
     async def _one_frame(self) -> None:
         assert self._pipeline is not None and self._executor is not None
         loop = asyncio.get_running_loop()
-        now = self._clock()
-        keyframe = self._need_key
-        self._need_key = False
-        poll = now >= self._next_poll
-        if keyframe or poll or not self._damage_mode:
-            damage = None  # grab and diff the whole view
-            self._damage.take()
-            if self._damage_mode:
-                interval = self.config.safety_poll
-            elif now - self._last_change_at < 2.0:
-                interval = self.config.poll_active
-            else:
-                interval = self.config.poll_idle
-            self._next_poll = now + interval
-        else:
-            damage = self._damage.take()
-            if not damage and self._pipeline.next_refresh() is None:
-                return
-        job = FrameJob(self._view, damage, keyframe, self._adapter.quality())
-        self._last_frame_at = now
+        damage = self._damage.take()
+        plan = self._scheduler.begin(
+            self._clock(),
+            damage_mode=self._damage_mode,
+            damage=bool(damage),
+            refresh_at=self._pipeline.next_refresh(),
+        )
+        if plan is None:
+            return
+        job = FrameJob(self._view, None if plan.full else damage, plan.keyframe, plan.quality)
         try:
             produced = await loop.run_in_executor(self._executor, self._pipeline.produce, job)
         except CaptureError as exc:
             # Most often the screen changed size under us: reopen and start over.
             logger.info("grab failed (%s): reopening the display", exc)
-            self._screen_changed = True
-            self._need_key = True
+            self._scheduler.capture_failed()
             return
         if produced is None:
-            # Nothing to send: do not come back for a refresh or a poll at once.
-            self._quiet_until = now + 0.05
+            self._scheduler.nothing_new()
             return
-        self._last_change_at = now
         await self._send(produced)
 
-    def _latency_news(self, now: float) -> int:
-        # The viewer shows our measured latency; once a second is enough (and
-        # saves bytes on every small frame).
-        if self._latency is None or now - self._latency_sent_at < 1.0:
-            return 0
-        self._latency_sent_at = now
-        return max(1, int(self._latency * 1e6))
-
     async def _send(self, produced: Produced) -> None:
-        self._seq += 1
-        seq = self._seq
+        header = self._scheduler.frame_ready(produced.captured_at)
         fields, data = pack_rects(produced.rects)
         frame = ScreenFrame(
-            seq,
+            header.seq,
             produced.keyframe,
             produced.width,
             produced.height,
-            self._latency_news(produced.captured_at),
+            header.latency_us,
             fields,
             data,
         )
         size = encoded_size(frame)  # the message, headers and all
         start = self._clock()
-        self._flow.sent(seq, start, size)
-        self._captured[seq] = produced.captured_at
-        if len(self._captured) > 64:
-            self._captured.pop(next(iter(self._captured)))
+        self._scheduler.sending(size, start)
         await self._channel.send(frame)
         sent_at = self._clock()
-        self._adapter.on_frame(size, sent_at)
+        self._scheduler.sent(sent_at)
         self.frames += 1
         self.keyframes += produced.keyframe
         self.bytes_sent += size
         for encoding, count in produced.encodings.items():
-            self.encodings[_ENCODING_NAMES[encoding]] += count
+            self.encodings[ENCODING_NAMES[encoding]] += count
         t = produced.times
         self.frame_log.append(
             FrameRecord(
-                seq,
+                header.seq,
                 produced.captured_at,
                 sent_at,
                 size,
@@ -616,7 +507,7 @@ class ScreenSharer:
                 t.diff,
                 t.encode,
                 sent_at - start,
-                tuple(sorted(_ENCODING_NAMES[e] for e in produced.encodings)),
+                tuple(sorted(ENCODING_NAMES[e] for e in produced.encodings)),
             )
         )
 
@@ -646,17 +537,6 @@ class ScreenSharer:
                 with contextlib.suppress(DeskhandError):
                     self._channel.send_nowait(msg)
             await asyncio.sleep(self._cursor.interval(now))
-
-
-_ENCODING_NAMES = {
-    ScreenEncoding.RAW_BGRA: "raw",
-    ScreenEncoding.ZSTD: "zstd",
-    ScreenEncoding.JPEG: "jpeg",
-    ScreenEncoding.H264: "h264",
-    ScreenEncoding.H264_KEY: "h264",
-    ScreenEncoding.FILL: "fill",
-    ScreenEncoding.PALETTE: "palette",
-}
 
 
 def follow_channel(channel: SecureChannel, sharer: ScreenSharer) -> None:

@@ -129,6 +129,8 @@ class RelayConfig:
         request_ttl: a request nobody claimed expires after this.
         resume_window: a request whose user went away (dropped connection,
             relay restart) is kept this long for them to come back.
+        resume_grace: a paired session whose link dropped is kept this long
+            (at most 600 s) for both sides to resume it (relay.resume).
         rate_window: the window of the two rates below.
         address_rate: conversations one address may start per rate_window.
         account_rate: authenticated actions one account may take per rate_window.
@@ -185,6 +187,7 @@ class RelayConfig:
     max_system_summary: int = 16 * 1024
     request_ttl: float = 4 * 3600.0
     resume_window: float = 600.0
+    resume_grace: float = 120.0
     rate_window: float = 60.0
     address_rate: int = 60
     account_rate: int = 120
@@ -256,6 +259,8 @@ class RelayConfig:
         # Registered.expires_in is an int in (0, 86400].
         if not 0 < self.code_ttl <= 24 * 3600:
             raise ValueError("code_ttl must be more than 0 and at most 86400 seconds")
+        if not 0 < self.resume_grace <= 600:
+            raise ValueError("resume_grace must be more than 0 and at most 600 seconds")
         if not 0 < self.token_ttl <= 7 * 24 * 3600:
             raise ValueError("token_ttl must be more than 0 and at most 604800 seconds (7 days)")
         if self.max_request_text > _MAX_TEXT:

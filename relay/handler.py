@@ -69,6 +69,7 @@ from common.protocol.relay_wire import (
     Registered,
     RemovalReason,
     RenewToken,
+    Resume,
     ResumeRequest,
     SessionStarted,
     WatchQueue,
@@ -83,6 +84,7 @@ from relay.peer import MIN_OUTBOX, Outbox, Peer
 from relay.proxy import parse_networks
 from relay.queue import HelpQueue
 from relay.registry import Counts, PeerState, Registry, RelayRejection
+from relay.resume_desk import ResumeDesk, drain_incoming
 from relay.services import Authenticator, Database, Principal, SignedIn, locked_out
 from relay.store import Store
 
@@ -104,9 +106,9 @@ _LEFT_REASONS: dict[int, str] = {
 }
 _DISCONNECTED = "peer disconnected"
 _TOKEN_GRACE = 24 * 3600.0
-_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest)
+_HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest, Resume)
 
-Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest
+Hello = Register | Claim | Login | PostRequest | ResumeRequest | WatchQueue | ClaimRequest | Resume
 
 
 class Relay:
@@ -171,6 +173,8 @@ class Relay:
         )
         self.wall_clock = wall_clock
         self.started_at = wall_clock()
+        # Sessions whose link dropped, kept for a resume (relay.resume).
+        self.resumes = ResumeDesk(self)
         self.has_accounts = False
         self.guards: Guards | None = None
         self.revision = ""
@@ -338,6 +342,10 @@ class Relay:
             else:
                 # A queue user that went away: the request waits for it (resume token).
                 self.hub.detach(peer, now)
+        if partner is not None and not self.closing and self.resumes.suspend(peer, partner, code):
+            partner.end_soon(CloseCode.PEER_SUSPENDED, "the other side's link dropped; resume")
+            partner = None
+        self.resumes.forget(peer)
         if partner is not None and not self.closing:
             partner.end_soon(CloseCode.PEER_LEFT, left)
 
@@ -364,6 +372,8 @@ class Relay:
             await self._queue_user(peer, hello)
         elif isinstance(hello, WatchQueue):
             await self._console(peer)
+        elif isinstance(hello, Resume):
+            await self.resumes.serve(peer, hello)
         else:
             await self._claim_request(peer, hello)
         await self._forward(peer)
@@ -546,6 +556,8 @@ class Relay:
                 raise RelayRejection(CloseCode.BAD_MESSAGE, "only RenewToken on a queue watch")
             await self._renew(peer)
             return
+        if state is PeerState.PAIRED and self.resumes.offer(peer, data):
+            return
         queue_user = peer.request_id is not None and peer.principal is None
         if (
             queue_user
@@ -638,6 +650,8 @@ class Relay:
         except ConnectionClosed:
             if target is peer:
                 raise
+            if self.resumes.suspend(target, peer, 1006):  # its link dropped under us
+                raise RelayRejection(CloseCode.PEER_SUSPENDED, "partner link dropped") from None
             raise RelayRejection(CloseCode.PEER_LEFT, _DISCONNECTED) from None
         finally:
             peer.scope = None
@@ -645,6 +659,9 @@ class Relay:
     async def _close(self, peer: Peer, rejection: RelayRejection) -> None:
         """Close ``peer``'s connection for ``rejection``, telling it first if its partner left."""
         ws = peer.ws
+        # Keep reading meanwhile: a peer still sending would otherwise have its
+        # close reply stuck behind data nobody reads (until close_timeout).
+        draining = asyncio.ensure_future(drain_incoming(ws))
         try:
             async with asyncio.timeout(self.config.close_timeout + 1.0):
                 if rejection.code is CloseCode.PEER_LEFT:
@@ -655,6 +672,8 @@ class Relay:
         except TimeoutError:
             # The peer will not even read a close frame: drop it.
             ws.transport.abort()
+        finally:
+            draining.cancel()
 
     def _limit(self, peer: Peer) -> tuple[float, CloseCode, str]:
         """The next deadline for ``peer`` and what to close with when it passes."""

@@ -10,8 +10,13 @@ sends both ``Resumed``. Forwarding then goes on in the handler as before.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from common.errors import ProtocolError
 from common.protocol.codec import decode, encode
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
     from relay.handler import Relay
 
 
-__all__ = ["RESUMABLE_PREFIX", "SUSPENDABLE", "ResumeDesk"]
+__all__ = ["RESUMABLE_PREFIX", "SUSPENDABLE", "ResumeDesk", "drain_incoming"]
 
 logger = logging.getLogger("relay")
 
@@ -96,6 +101,8 @@ class ResumeDesk:
             if sent_token or relay._code_claims_need_login():
                 account = (await relay._authenticate(peer)).account_id
         now = relay.wall_clock()
+        for waiting in [w for w in self._waiters if w.ws.state is not State.OPEN]:
+            self.table.forget(waiting)  # gone already: never join a dead connection
         arrival = self.table.arrive(
             peer, hello.role, hello.resume_id, hello.previous_id, account, now
         )
@@ -145,3 +152,10 @@ class ResumeDesk:
 
 def _log(event: str, peer: Peer, **fields: object) -> None:
     logger.info(event, extra={"fields": {"conn": peer.id, **fields}})
+
+
+async def drain_incoming(ws: ServerConnection) -> None:
+    """Read and drop a closing connection's messages, so that its close reply gets through."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await ws.recv()

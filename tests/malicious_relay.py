@@ -27,6 +27,7 @@ from common.protocol.relay_wire import (
     PeerJoined,
     Register,
     Registered,
+    Resumable,
 )
 
 
@@ -88,6 +89,8 @@ class MaliciousRelay:
             async for frame in source:
                 assert isinstance(frame, bytes)
                 payload = decode(frame)
+                if isinstance(payload, Resumable):
+                    continue  # resume ids for the relay: this one does not resume
                 assert isinstance(payload, Forward)
                 index = self.forwarded[direction]
                 self.forwarded[direction] += 1

@@ -52,6 +52,7 @@ _EARLY_EVENTS = 64
 # Close codes after which the link is gone for good (the relay ended the pair).
 _TERMINAL = frozenset(
     {
+        CloseCode.NORMAL,
         CloseCode.PEER_LEFT,
         CloseCode.ACCOUNT_DISABLED,
         CloseCode.SESSION_TOO_LONG,
@@ -132,7 +133,7 @@ class SecureChannel:
         entropy: Callable[[int], bytes] = os.urandom,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         backoff: Backoff | None = None,
-        resume_step_timeout: float = 10.0,
+        resume_step_timeout: float = 5.0,
         close_timeout: float = 0.25,
     ) -> None:
         self._link = link
@@ -405,7 +406,8 @@ class SecureChannel:
                     return False
                 await link.send_payload(proof)
                 peer_proof = await link.recv_payload()
-        except (ConnectionLost, TimeoutError):
+        except (ConnectionLost, TimeoutError) as exc:
+            logger.info("resume proof failed: %s", getattr(exc, "reason", "timed out"))
             session.link_lost(self._clock())  # back to suspended; try again
             return False
         ok = session.resume_proof(peer_proof, self._clock())

@@ -31,6 +31,12 @@ The first message on a connection picks one of these conversations::
     tech  -> relay   RenewToken          relay -> tech   LoggedIn(new token)
     tech  -> relay   ClaimRequest(id)    relay -> tech   Paired(sid); then Forward both ways
 
+    resuming a session after a dropped link (relay.resume):
+    either -> relay  Resumable(ids)      while paired: keep us for a resume under these ids
+    either -> relay  Resume(ids, role)   first message on a new connection
+                                         relay -> both   Resumed once both are back
+                                         relay -> other  closes PEER_SUSPENDED when one drops
+
 Rejections close the websocket with a code from :class:`CloseCode` and a
 short reason. Relay control messages are hints only: no security decision is
 made on them.
@@ -84,7 +90,10 @@ __all__ = [
     "RenewToken",
     "RequestState",
     "Requeued",
+    "Resumable",
+    "Resume",
     "ResumeRequest",
+    "Resumed",
     "SessionStarted",
     "WatchQueue",
     "forward_frame",
@@ -144,6 +153,11 @@ class CloseCode(enum.IntEnum):
     REQUEST_EXPIRED = 4023
     USER_AWAY = 4024
     REPLACED = 4025
+    # Resuming a session after a dropped link (relay.resume).
+    PEER_SUSPENDED = 4026  # the partner's link dropped: reconnect with Resume
+    RECONNECTING = 4027  # sent by a peer that drops its link to resume on a new one
+    UNKNOWN_RESUME = 4028  # no suspended session under that ticket
+    RESUME_EXPIRED = 4029  # the partner did not come back within the grace period
     # Out of buffer space: the biggest holder is closed. Numbered apart from the rest.
     OVERLOADED = 4040
 
@@ -462,6 +476,50 @@ class ClaimRequest(Message):
 
     def check(self) -> None:
         _check_request_id(self.request_id)
+
+
+# --- resuming a session after a dropped link (relay.resume) ---------------------------
+
+RESUME_ID_BYTES = 32
+
+
+def _check_resume_ids(current: bytes, previous: bytes) -> None:
+    if len(current) != RESUME_ID_BYTES or len(previous) not in (0, RESUME_ID_BYTES):
+        raise ProtocolError("resume ids are 32 bytes")
+
+
+@message(24)
+class Resumable(Message):
+    """Peer, while paired: if my link drops, keep the pair for a resume under these ids.
+
+    Both sides derive the ids from their session secret (common.crypto.resume);
+    the relay learns nothing else from them.
+    """
+
+    resume_id: bytes = dataclasses.field(metadata={"max": RESUME_ID_BYTES})
+    previous_id: bytes = dataclasses.field(default=b"", metadata={"max": RESUME_ID_BYTES})
+    role: PeerRole = PeerRole.USER
+
+    def check(self) -> None:
+        _check_resume_ids(self.resume_id, self.previous_id)
+
+
+@message(25)
+class Resume(Message):
+    """Peer, first message: join my partner again (technicians: bearer token as for claims)."""
+
+    resume_id: bytes = dataclasses.field(metadata={"max": RESUME_ID_BYTES})
+    previous_id: bytes = dataclasses.field(default=b"", metadata={"max": RESUME_ID_BYTES})
+    role: PeerRole = PeerRole.USER
+    client: str = dataclasses.field(default="", metadata={"max": 64})
+
+    def check(self) -> None:
+        _check_resume_ids(self.resume_id, self.previous_id)
+
+
+@message(26)
+class Resumed(Message):
+    """Relay: your partner is back; Forward frames flow again."""
 
 
 FORWARD_PREFIX = bytes((PROTOCOL_VERSION, Forward.TYPE_ID))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,54 @@ async def test_when_the_grace_period_runs_out_both_end_with_link_lost(
         user_end, tech_end = await asyncio.gather(user_ch.wait_closed(), tech_ch.wait_closed())
     assert user_end.cause is EndCause.LINK_LOST and tech_end.cause is EndCause.LINK_LOST
     assert not user_end.clean and "in time" in user_end.reason
+
+
+async def test_a_signed_in_technician_resumes_with_its_token_and_others_cannot(
+    relay_factory: RelayFactory,
+) -> None:
+    from common.net.reconnect import RelayReconnector, ResumeRefused, ResumeTicket
+    from common.protocol.relay_wire import CloseCode, PeerRole
+    from tests.integration.relay_helpers import PASSWORD, create_account, login
+
+    server = await relay_factory(code_claims="login")
+    await create_account(server, "jane")
+    await create_account(server, "mallory")
+    org = make_org()
+    user = UserClient(server.url, org.trust, allow)
+    tech = TechnicianClient(server.url, org.technician())
+    async with asyncio.timeout(T):
+        await tech.login("jane", PASSWORD)
+        code = await user.request_help()
+        user_ch, tech_ch = await asyncio.gather(
+            user.wait_for_technician(), tech.connect(code.display)
+        )
+    user_log, tech_log = Recorder(user_ch), Recorder(tech_ch)
+    tech_ch.send_nowait(m.ChatText(0, "hello", 0))
+    await user_log.until(lambda: user_log.chats() == [0])
+    ids = tech_ch.session.resume_ids()
+    other = await login(server.url, "mallory")
+    # Hold the technician back until the others have tried its ticket.
+    real = tech_ch._reconnector
+    assert real is not None
+    go = asyncio.Event()
+
+    async def held(ticket: ResumeTicket) -> Any:
+        await go.wait()
+        return await real(ticket)
+
+    tech_ch._reconnector = held
+    kill_tcp(tech_ch)
+    await user_log.until(lambda: user_log.count(LinkLost) == 1)
+    # Without a token, or signed in as another account, the resume is refused.
+    for token, refusal in ((None, CloseCode.UNAUTHORIZED), (other.token, CloseCode.FORBIDDEN)):
+        reconnect = RelayReconnector(server.url, token=lambda t=token: t)  # type: ignore[misc]
+        with pytest.raises(ResumeRefused) as refused:
+            async with asyncio.timeout(T):
+                await reconnect(ResumeTicket(ids[0], ids[1], PeerRole.TECHNICIAN))
+        assert refused.value.code == refusal
+    go.set()
+    await user_log.until(lambda: user_log.count(LinkRestored) == 1)
+    await tech_log.until(lambda: tech_log.count(LinkRestored) == 1)
+    tech_ch.send_nowait(m.ChatText(1, "back", 0))
+    await user_log.until(lambda: user_log.chats() == [0, 1])
+    await asyncio.gather(user_ch.close(), tech_ch.close())

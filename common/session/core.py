@@ -392,6 +392,9 @@ class SecureSession:
             return
         self._suspend(now)
 
+    def _insecure(self, detail: str) -> None:
+        self._end(f"Security check failed: {detail}", EndCause.SECURITY, clean=False, by_peer=True)
+
     def end_link(self, reason: str, cause: EndCause) -> None:
         """The adapter gave up on the link (e.g. the relay refused the resume)."""
         self._end(reason, cause, clean=False, by_peer=True)
@@ -423,12 +426,7 @@ class SecureSession:
         try:
             return self._resume.receive_offer(peer_offer)
         except (CryptoError, ProtocolError) as exc:
-            self._end(
-                f"Security check failed on resume: {exc}",
-                EndCause.SECURITY,
-                clean=False,
-                by_peer=True,
-            )
+            self._insecure(f"{exc} (resuming)")
             return None
 
     def resume_proof(self, peer_proof: bytes, now: float) -> bool:
@@ -443,23 +441,13 @@ class SecureSession:
         try:
             keys = self._resume.receive_proof(peer_proof)
         except (CryptoError, ProtocolError) as exc:
-            self._end(
-                f"Security check failed on resume: {exc}",
-                EndCause.SECURITY,
-                clean=False,
-                by_peer=True,
-            )
+            self._insecure(f"{exc} (resuming)")
             return False
         try:
             self._retx.start_resend(keys.peer_received)
         except ProtocolError as exc:
             if keys.peer_received < self._retx.acked or keys.peer_received > self._retx.sent:
-                self._end(
-                    f"Security check failed on resume: {exc}",
-                    EndCause.SECURITY,
-                    clean=False,
-                    by_peer=True,
-                )
+                self._insecure(f"{exc} (resuming)")
             else:
                 self._end(
                     "The connection dropped with too much unacknowledged data to resume the "
@@ -511,7 +499,7 @@ class SecureSession:
         try:
             self._receive(wire, now)
         except (CryptoError, ProtocolError) as exc:
-            self._end(f"Security check failed: {exc}", EndCause.SECURITY, clean=False, by_peer=True)
+            self._insecure(str(exc))
 
     def _receive(self, wire: bytes, now: float) -> None:
         rtype, plaintext = self._opener.open(wire)

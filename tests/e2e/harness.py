@@ -65,7 +65,9 @@ API
 
 :class:`XDisplay` (one Xvfb):
     ``name`` (":N"), ``env()``, ``xdotool(*args)``, ``move(x, y)``,
-    ``click_at(x, y, button=1)``, ``type(text)``, ``key(*keys)``,
+    ``click_at(x, y, button=1)``, ``type(text)`` (any Unicode: ``ensure_keys``
+    first gives each non-ASCII character a key, as a keyboard layout would),
+    ``key(*keys)``,
     ``focus(wid)``, ``screenshot(x, y, w, h)`` -> :class:`Shot`,
     ``selection("clipboard"|"primary")`` -> str (xclip),
     ``own_selection(text, "clipboard")`` (an xclip process that serves it;
@@ -407,6 +409,7 @@ class XDisplay:
         self.server = Xvfb(width, height, 24)
         self.last_input = 0.0
         self._selection_owners: list[subprocess.Popen[bytes]] = []
+        self._keyed: set[str] = set()  # characters ensure_keys gave a key
 
     @property
     def name(self) -> str:
@@ -448,10 +451,13 @@ class XDisplay:
         return done.stdout
 
     def move(self, x: int, y: int) -> None:
-        self.xdotool("mousemove", "--sync", str(x), str(y))
+        # "mousemove --sync" waits for the pointer to move: forever if it is there already.
+        if self.pointer() != (x, y):
+            self.xdotool("mousemove", "--sync", str(x), str(y))
 
     def click_at(self, x: int, y: int, button: int = 1) -> None:
-        self.xdotool("mousemove", "--sync", str(x), str(y), "click", str(button))
+        self.move(x, y)
+        self.xdotool("click", str(button))
 
     def pointer(self) -> tuple[int, int]:
         out = self.xdotool("getmouselocation", "--shell")
@@ -459,8 +465,45 @@ class XDisplay:
         return int(fields["X"]), int(fields["Y"])
 
     def type(self, text: str, delay_ms: int = 40) -> None:
-        """Type text with xdotool (it maps keysyms it lacks, so any Unicode works)."""
+        """Type text with xdotool; any Unicode (see ensure_keys)."""
+        self.ensure_keys(text)
         self.xdotool("type", "--delay", str(delay_ms), "--", text, timeout=30 + len(text))
+
+    def ensure_keys(self, text: str) -> None:
+        """Give each non-ASCII character of text a key of its own, as a keyboard layout
+        with those characters has.
+
+        Without it xdotool remaps a spare key for every such character and puts it
+        back at once; an app that reads the new mapping late (a loaded machine)
+        then sees a key with no symbol, and the character is lost.
+        """
+        missing = {c for c in text if ord(c) > 0x7E and c not in self._keyed}
+        if not missing:
+            return
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(self.name)
+        try:
+            info = conn.display.info
+            first, last = int(info.min_keycode), int(info.max_keycode)
+            rows = [list(row) for row in conn.get_keyboard_mapping(first, last - first + 1)]
+            present = {int(sym) for row in rows for sym in row}
+            free = [first + i for i, row in enumerate(rows) if not any(row)]
+            for char in sorted(missing):
+                code = ord(char)
+                keysym = code if code <= 0xFF else 0x01000000 | code  # Latin-1, else Unicode
+                if keysym not in present:
+                    if not free:
+                        break  # no spare key left: xdotool remaps, as before
+                    width = len(rows[0])
+                    conn.change_keyboard_mapping(
+                        free.pop(), [(keysym, keysym) + (0,) * (width - 2)]
+                    )
+                self._keyed.add(char)
+            conn.sync()
+        finally:
+            conn.close()
+        time.sleep(0.2)  # let the apps read the new mapping before the first key
 
     def key(self, *keys: str) -> None:
         """Press key combinations, like "ctrl+a", "Return", "ctrl+Return"."""

@@ -233,3 +233,35 @@ async def test_a_signed_in_technician_resumes_with_its_token_and_others_cannot(
     tech_ch.send_nowait(m.ChatText(1, "back", 0))
     await user_log.until(lambda: user_log.chats() == [0, 1])
     await asyncio.gather(user_ch.close(), tech_ch.close())
+
+
+async def test_a_session_from_the_queue_resumes_after_both_links_drop(
+    relay_factory: RelayFactory,
+) -> None:
+    from client.core.session import HelpRequest
+    from tests.integration.relay_helpers import PASSWORD, create_account
+
+    server = await relay_factory(code_claims="login")
+    await create_account(server, "jane")
+    org = make_org()
+    user = UserClient(server.url, org.trust, allow)
+    tech = TechnicianClient(server.url, org.technician())
+    async with asyncio.timeout(T):
+        await tech.login("jane", PASSWORD)
+        await user.post_request(HelpRequest("Bob", "printer on fire"))
+        queue = await tech.watch_queue()
+        await queue.wait_synced()
+        waiting = asyncio.create_task(user.wait_for_technician())
+        tech_ch = await tech.claim(queue.items[0].request_id)
+        user_ch = await waiting
+        await queue.close()
+    user_log, tech_log = Recorder(user_ch), Recorder(tech_ch)
+    user_ch.send_nowait(m.ChatText(0, "hello", 0))
+    await tech_log.until(lambda: tech_log.chats() == [0])
+    kill_tcp(user_ch)
+    kill_tcp(tech_ch)
+    user_ch.send_nowait(m.ChatText(1, "during", 0))
+    await user_log.until(lambda: user_log.count(LinkRestored) == 1)
+    await tech_log.until(lambda: tech_log.chats() == [0, 1])
+    await asyncio.gather(user_ch.close(), tech_ch.close())
+    assert server.relay.hub.queue.counts() == (0, 0)

@@ -265,8 +265,8 @@ class SecureChannel:
             async with asyncio.timeout(timeout):
                 await self._closed.wait()
         if not self._closed.is_set():
-            # The link is stuck: give up on a clean close.
-            self._session.connection_lost()
+            # The link is stuck: give up on a clean close; it is still our end.
+            self._session.abandon(reason)
             self._dispatch()
         if self._supervisor is not None:
             await self._supervisor

@@ -395,6 +395,10 @@ class SecureSession:
     def _insecure(self, detail: str) -> None:
         self._end(f"Security check failed: {detail}", EndCause.SECURITY, clean=False, by_peer=True)
 
+    def abandon(self, reason: str) -> None:
+        """We are closing but the CLOSE cannot go out (a stalled link): end here."""
+        self._end(reason, EndCause.CLOSED, clean=False, by_peer=False)
+
     def end_link(self, reason: str, cause: EndCause) -> None:
         """The adapter gave up on the link (e.g. the relay refused the resume)."""
         self._end(reason, cause, clean=False, by_peer=True)

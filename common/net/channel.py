@@ -372,10 +372,15 @@ class SecureChannel:
                 async with asyncio.timeout(remaining):
                     link = await reconnector(ResumeTicket(*self._ticket_fields()))
             except ResumeRefused as exc:
-                session.end_link(
-                    f"The relay did not resume the session: {exc.reason}".rstrip("."),
-                    EndCause.RESUME_REFUSED,
-                )
+                if exc.code == CloseCode.RESUME_EXPIRED:  # the relay's grace period ran out
+                    session.end_link(
+                        "The connection could not be restored in time.", EndCause.LINK_LOST
+                    )
+                else:
+                    session.end_link(
+                        f"The relay did not resume the session: {exc.reason}".rstrip("."),
+                        EndCause.RESUME_REFUSED,
+                    )
                 self._dispatch()
                 return None
             except (ConnectionLost, TimeoutError, OSError) as exc:

@@ -265,3 +265,23 @@ async def test_a_session_from_the_queue_resumes_after_both_links_drop(
     await tech_log.until(lambda: tech_log.chats() == [0, 1])
     await asyncio.gather(user_ch.close(), tech_ch.close())
     assert server.relay.hub.queue.counts() == (0, 0)
+
+
+async def test_a_shorter_grace_at_the_relay_also_ends_with_link_lost(
+    relay_factory: RelayFactory,
+) -> None:
+    server = await relay_factory(resume_grace=0.5)
+    user_ch, tech_ch = await pair(server.url)  # the clients would wait 120 s
+    hold = asyncio.Event()
+    real = tech_ch._reconnector
+    assert real is not None
+
+    async def never(ticket: object) -> Any:
+        await hold.wait()
+
+    tech_ch._reconnector = never  # the technician never comes back
+    kill_tcp(tech_ch)
+    async with asyncio.timeout(T):
+        ended = await user_ch.wait_closed()
+    assert ended.cause is EndCause.LINK_LOST and "in time" in ended.reason
+    await tech_ch.close()

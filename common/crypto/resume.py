@@ -5,13 +5,17 @@ that never leaves memory. The relay only ever sees the public *resume id*,
 ``HKDF-Expand(secret, "RA1 resume id")``, which does not reveal the secret.
 On a new link both sides exchange::
 
-    each side -> other   ResumeOffer(role, nonce (32 random bytes), current id, previous id)
+    each side -> other   ResumeOffer(role, nonce, X25519 share, current id, previous id)
     each side -> other   ResumeProof(received, mac)
 
     S    = the secret whose id both offers name (see _choose)
     TH   = SHA256("RA1 resume|" id(S) SHA256(tech offer) SHA256(user offer))
-    PRK' = HKDF(S, salt=TH, info="RA1 resume prk")
+    PRK' = HKDF(S || X25519(e_self, e_peer), salt=TH, info="RA1 resume prk")
     mac  = HMAC(finished key of the sender, TH || u64 received)
+
+The secret acts as a pre-shared key and the fresh X25519 exchange gives
+each resume forward secrecy: someone who later learns one resume secret
+cannot compute the keys of the resumes that followed it.
 
 ``received`` is how many reliable data records the sender got so far; it
 tells the other side where to start re-sending. Both nonces are fresh, so
@@ -36,6 +40,7 @@ import hmac
 import struct
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from common.crypto.handshake import HandshakeRole
@@ -45,6 +50,7 @@ from common.protocol.codec import Message, decode_as, encode, message
 
 __all__ = [
     "NONCE_BYTES",
+    "RANDOM_BYTES",
     "RESUME_ID_BYTES",
     "ResumeHandshake",
     "ResumeKeys",
@@ -56,6 +62,8 @@ __all__ = [
 
 RESUME_ID_BYTES = 32
 NONCE_BYTES = 32
+# What a resume attempt draws from the injected entropy: a nonce and an X25519 key.
+RANDOM_BYTES = 64
 _SID_BYTES = 16
 _COUNT = struct.Struct(">Q")
 
@@ -73,12 +81,15 @@ def resume_id(secret: bytes) -> bytes:
 class ResumeOffer(Message):
     role: HandshakeRole
     nonce: bytes = dataclasses.field(metadata={"max": NONCE_BYTES})
+    x25519: bytes = dataclasses.field(metadata={"max": 32})
     current: bytes = dataclasses.field(metadata={"max": RESUME_ID_BYTES})
     previous: bytes = dataclasses.field(default=b"", metadata={"max": RESUME_ID_BYTES})
 
     def check(self) -> None:
         if len(self.nonce) != NONCE_BYTES:
             raise ProtocolError("resume nonce must be 32 bytes")
+        if len(self.x25519) != 32:
+            raise ProtocolError("resume X25519 share must be 32 bytes")
         if len(self.current) != RESUME_ID_BYTES:
             raise ProtocolError("resume id must be 32 bytes")
         if self.previous and len(self.previous) != RESUME_ID_BYTES:
@@ -147,20 +158,22 @@ class ResumeHandshake:
     Args:
         secrets: what this side can resume with.
         role: this side's RA1 role.
-        nonce: 32 fresh random bytes (injected).
+        random: 64 fresh random bytes (injected): the nonce and the X25519 key.
         received: reliable records received from the peer so far.
     """
 
     def __init__(
-        self, secrets: ResumeSecrets, role: HandshakeRole, nonce: bytes, received: int
+        self, secrets: ResumeSecrets, role: HandshakeRole, random: bytes, received: int
     ) -> None:
-        if len(nonce) != NONCE_BYTES:
-            raise ValueError("nonce must be 32 bytes")
+        if len(random) != RANDOM_BYTES:
+            raise ValueError("a resume needs 64 random bytes")
         self._secrets = secrets
         self._role = role
         self._received = received
+        self._x25519 = X25519PrivateKey.from_private_bytes(random[NONCE_BYTES:])
+        share = self._x25519.public_key().public_bytes_raw()
         current, previous = secrets.ids()
-        self._offer = encode(ResumeOffer(role, nonce, current, previous))
+        self._offer = encode(ResumeOffer(role, random[:NONCE_BYTES], share, current, previous))
         self._mac_peer = b""
         self._prk = b""
         self._secret = b""
@@ -182,6 +195,12 @@ class ResumeHandshake:
         secret = _choose(self._secrets, peer)
         if secret is None:
             raise CryptoError("the other side offered a resume ticket we do not hold")
+        try:
+            dh = self._x25519.exchange(X25519PublicKey.from_public_bytes(peer.x25519))
+        except ValueError:
+            raise CryptoError("invalid X25519 share in the resume offer") from None
+        if dh == bytes(32):
+            raise CryptoError("all-zero X25519 result in the resume (low-order share)")
         tech_offer, user_offer = (
             (self._offer, peer_offer)
             if self._role is HandshakeRole.TECHNICIAN
@@ -193,7 +212,7 @@ class ResumeHandshake:
             + hashlib.sha256(tech_offer).digest()
             + hashlib.sha256(user_offer).digest()
         ).digest()
-        prk = HKDF(hashes.SHA256(), 32, salt=transcript, info=b"RA1 resume prk").derive(secret)
+        prk = HKDF(hashes.SHA256(), 32, salt=transcript, info=b"RA1 resume prk").derive(secret + dh)
         f_t, f_u = (
             _expand(prk, "RA1 resume finished tech"),
             _expand(prk, "RA1 resume finished user"),

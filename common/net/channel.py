@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from common.crypto.handshake import HandshakeRole
+from common.crypto.resume import RANDOM_BYTES
 from common.errors import ConnectionLost, InvalidState
 from common.net.reconnect import Reconnector, ResumeRefused, ResumeTicket, TicketLink
 from common.protocol.channels import CHANNEL_SPECS, Channel
@@ -402,7 +403,7 @@ class SecureChannel:
         """The resume proof on a fresh link; True when the session is open again."""
         session = self._session
         try:
-            offer = session.begin_resume(self._entropy(32))
+            offer = session.begin_resume(self._entropy(RANDOM_BYTES))
             async with asyncio.timeout(self._step_timeout):
                 await link.send_payload(offer)
                 proof = session.resume_offer(await link.recv_payload())

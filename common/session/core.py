@@ -411,15 +411,15 @@ class SecureSession:
         self._out[Channel.SCREEN].clear()
         self._events.append(LinkLost(self._resume_deadline))
 
-    def begin_resume(self, nonce: bytes) -> bytes:
-        """A new link is up: our ResumeOffer to send first.
+    def begin_resume(self, random: bytes) -> bytes:
+        """A new link is up: our ResumeOffer to send first (``random``: 64 fresh bytes).
 
         Raises:
             InvalidState: the session is not suspended.
         """
         if self._state is not _State.SUSPENDED or self._secrets is None:
             raise InvalidState(f"cannot resume a session that is {self._state.value}")
-        self._resume = ResumeHandshake(self._secrets, self.role, nonce, self._received)
+        self._resume = ResumeHandshake(self._secrets, self.role, random, self._received)
         self._state = _State.RESUMING
         return self._resume.offer()
 

@@ -77,7 +77,7 @@ def drain(session: SecureSession, now: float = 0.0) -> list[bytes]:
 
 
 def resume(a: SecureSession, b: SecureSession, now: float = 0.0) -> None:
-    offer_a, offer_b = a.begin_resume(os.urandom(32)), b.begin_resume(os.urandom(32))
+    offer_a, offer_b = a.begin_resume(os.urandom(64)), b.begin_resume(os.urandom(64))
     proof_a, proof_b = a.resume_offer(offer_b), b.resume_offer(offer_a)
     assert proof_a is not None and proof_b is not None
     assert a.resume_proof(proof_b, now) and b.resume_proof(proof_a, now)
@@ -181,7 +181,7 @@ def test_a_tampered_proof_ends_with_a_security_cause() -> None:
     tech, user = open_pair()
     tech.link_lost(0.0)
     user.link_lost(0.0)
-    offer_t, offer_u = tech.begin_resume(os.urandom(32)), user.begin_resume(os.urandom(32))
+    offer_t, offer_u = tech.begin_resume(os.urandom(64)), user.begin_resume(os.urandom(64))
     proof_t = tech.resume_offer(offer_u)
     assert proof_t is not None and user.resume_offer(offer_t) is not None
     proof = decode_as(ResumeProof, proof_t)
@@ -196,10 +196,12 @@ def test_a_tampered_offer_ends_with_a_security_cause() -> None:
     tech, user = open_pair()
     tech.link_lost(0.0)
     user.link_lost(0.0)
-    offer_t, offer_u = tech.begin_resume(os.urandom(32)), user.begin_resume(os.urandom(32))
+    offer_t, offer_u = tech.begin_resume(os.urandom(64)), user.begin_resume(os.urandom(64))
     original = decode_as(ResumeOffer, offer_u)
     swapped = encode(
-        ResumeOffer(original.role, os.urandom(32), original.current, original.previous)
+        ResumeOffer(
+            original.role, os.urandom(32), original.x25519, original.current, original.previous
+        )
     )
     proof_t = tech.resume_offer(swapped)
     proof_u = user.resume_offer(offer_t)
@@ -213,7 +215,7 @@ def test_a_tampered_offer_ends_with_a_security_cause() -> None:
 def test_a_reflected_offer_is_refused() -> None:
     tech, _ = open_pair()
     tech.link_lost(0.0)
-    offer = tech.begin_resume(os.urandom(32))
+    offer = tech.begin_resume(os.urandom(64))
     assert tech.resume_offer(offer) is None
     assert ended(tech).cause is EndCause.SECURITY
 
@@ -223,8 +225,8 @@ def test_another_sessions_ticket_cannot_splice() -> None:
     _, other_user = open_pair(sid=b"s" * 16)
     tech.link_lost(0.0)
     other_user.link_lost(0.0)
-    offer_t = tech.begin_resume(os.urandom(32))
-    offer_u = other_user.begin_resume(os.urandom(32))
+    offer_t = tech.begin_resume(os.urandom(64))
+    offer_u = other_user.begin_resume(os.urandom(64))
     assert tech.resume_offer(offer_u) is None
     assert other_user.resume_offer(offer_t) is None
     assert ended(tech).cause is EndCause.SECURITY
@@ -236,7 +238,7 @@ def test_a_ticket_works_once_and_old_proofs_do_not_replay() -> None:
     first_id = tech.resume_ids()[0]
     tech.link_lost(0.0)
     user.link_lost(0.0)
-    offer_t, offer_u = tech.begin_resume(os.urandom(32)), user.begin_resume(os.urandom(32))
+    offer_t, offer_u = tech.begin_resume(os.urandom(64)), user.begin_resume(os.urandom(64))
     proof_t, proof_u = tech.resume_offer(offer_u), user.resume_offer(offer_t)
     assert proof_t is not None and proof_u is not None
     assert tech.resume_proof(proof_u, 0.0) and user.resume_proof(proof_t, 0.0)
@@ -245,7 +247,7 @@ def test_a_ticket_works_once_and_old_proofs_do_not_replay() -> None:
     assert tech.resume_ids()[1] == b""
     # A relay that replays the first resume's messages gets nowhere.
     tech.link_lost(1.0)
-    tech.begin_resume(os.urandom(32))
+    tech.begin_resume(os.urandom(64))
     assert tech.resume_offer(offer_u) is None
     assert ended(tech).cause is EndCause.SECURITY
 
@@ -255,7 +257,7 @@ def test_a_drop_during_the_resume_falls_back_to_the_previous_ticket() -> None:
     tech.send(m.ChatText(1, "a", 0))
     tech.link_lost(0.0)
     user.link_lost(0.0)
-    offer_t, offer_u = tech.begin_resume(os.urandom(32)), user.begin_resume(os.urandom(32))
+    offer_t, offer_u = tech.begin_resume(os.urandom(64)), user.begin_resume(os.urandom(64))
     proof_t, proof_u = tech.resume_offer(offer_u), user.resume_offer(offer_t)
     assert proof_t is not None and proof_u is not None
     # The technician verifies the user's proof; the link drops before the
@@ -402,3 +404,23 @@ def test_the_old_end_fields_still_compare() -> None:
     assert SessionEnded("x", clean=False, by_peer=True).cause is EndCause.LINK_LOST
     with pytest.raises(AttributeError):
         SessionEnded("x", True, True).reason = "y"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("share", [os.urandom(32), bytes(32)], ids=["substituted", "low-order"])
+def test_a_substituted_x25519_share_is_refused(share: bytes) -> None:
+    tech, user = open_pair()
+    tech.link_lost(0.0)
+    user.link_lost(0.0)
+    offer_t, offer_u = tech.begin_resume(os.urandom(64)), user.begin_resume(os.urandom(64))
+    original = decode_as(ResumeOffer, offer_u)
+    forged = encode(
+        ResumeOffer(original.role, original.nonce, share, original.current, original.previous)
+    )
+    proof_t = tech.resume_offer(forged)
+    if proof_t is None:  # a low-order share is refused at once
+        assert ended(tech).cause is EndCause.SECURITY
+        return
+    proof_u = user.resume_offer(offer_t)
+    assert proof_u is not None
+    assert not user.resume_proof(proof_t, 0.0)
+    assert ended(user).cause is EndCause.SECURITY

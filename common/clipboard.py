@@ -33,6 +33,7 @@ from common.protocol.messages import CLIPBOARD_MAX_TEXT, ClipboardPolicy, Clipbo
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "CallbackClipboard",
     "ClipboardPort",
     "ClipboardSync",
     "ClipboardTransfer",
@@ -77,6 +78,16 @@ class ClipboardPort(Protocol):
     """The real clipboard (the Qt app implements it)."""
 
     def set_text(self, text: str) -> None: ...
+
+
+class CallbackClipboard:
+    """A clipboard port that hands the text to a callback (each app's UI writes it)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    def set_text(self, text: str) -> None:
+        self._write(text)
 
 
 class ClipboardSync:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from client.core.authority import CapabilityAuthority
 from common.capability import Capability
-from common.clipboard import ClipboardPort, ClipboardSync, ClipboardTransfer
+from common.clipboard import CallbackClipboard, ClipboardPort, ClipboardSync, ClipboardTransfer
 from common.errors import DeskhandError
 from common.net.channel import SecureChannel
 from common.protocol.channels import Channel
@@ -205,16 +205,6 @@ class ScreenFeature:
             await asyncio.wait([task])
 
 
-class _Writer:
-    """The clipboard port for text from the technician: the UI writes it."""
-
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self._write = write
-
-    def set_text(self, text: str) -> None:
-        self._write(text)
-
-
 class ClipboardFeature:
     """Clipboard text both ways, while "clipboard" is allowed and the user's toggles say so."""
 
@@ -233,7 +223,7 @@ class ClipboardFeature:
         self.to_technician = True
         self.from_technician = True
         self._sync = ClipboardSync(
-            port or _Writer(write),
+            port or CallbackClipboard(write),
             may_send=lambda: self._authority.allows(Capability.CLIPBOARD) and self.to_technician,
             may_receive=lambda: (
                 self._authority.allows(Capability.CLIPBOARD) and self.from_technician

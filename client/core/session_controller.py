@@ -46,10 +46,18 @@ from client.core.control.service import INPUT_MESSAGES
 from client.core.features import ClipboardFeature, ScreenFeature, SharerFactory
 from client.core.presence import Presence
 from common.capability import Capability, ordered
-from common.clipboard import ClipboardTransfer
 from common.errors import DeskhandError
 from common.net.channel import SecureChannel
-from common.net.session_events import ChatReceived, EndReason, SessionClosed, end_reason_of
+from common.net.session_events import (
+    ChatReceived,
+    ClipboardMoved,
+    ClipboardWrite,
+    EndReason,
+    Reconnected,
+    Reconnecting,
+    SessionClosed,
+    end_reason_of,
+)
 from common.protocol.messages import (
     AppMessage,
     AuditEvent,
@@ -130,20 +138,6 @@ class ChatSent:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClipboardWrite:
-    """Put this text on the user's clipboard (the technician sent it, and it is allowed)."""
-
-    text: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipboardMoved:
-    """Clipboard text crossed, or was refused (sizes only)."""
-
-    transfer: ClipboardTransfer
-
-
-@dataclasses.dataclass(frozen=True)
 class ControlTakenBack:
     """Remote control stopped because the user took it back."""
 
@@ -163,18 +157,6 @@ class InboundRefused:
     message_type: str
     refusal: Refusal
     needs: Capability | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Reconnecting:
-    """The link dropped; the session waits for it until ``deadline`` (monotonic seconds)."""
-
-    deadline: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Reconnected:
-    """The link is back: the same technician, the same grants."""
 
 
 UserSessionEvent = (

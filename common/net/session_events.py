@@ -8,10 +8,20 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from common.clipboard import ClipboardTransfer
 from common.session import EndCause, SessionEnded
 
 
-__all__ = ["ChatReceived", "EndReason", "SessionClosed", "end_reason_of"]
+__all__ = [
+    "ChatReceived",
+    "ClipboardMoved",
+    "ClipboardWrite",
+    "EndReason",
+    "Reconnected",
+    "Reconnecting",
+    "SessionClosed",
+    "end_reason_of",
+]
 
 
 class EndReason(enum.StrEnum):
@@ -33,6 +43,32 @@ class ChatReceived:
 
     text: str
     sent_at_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipboardWrite:
+    """Put this text on this side's clipboard (the other side sent it, and it is allowed)."""
+
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipboardMoved:
+    """Clipboard text crossed, or was refused (sizes only, never the text)."""
+
+    transfer: ClipboardTransfer
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconnecting:
+    """The link dropped; the session waits for it until ``deadline`` (monotonic seconds)."""
+
+    deadline: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Reconnected:
+    """The link is back: the same peer, the same grants."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,10 +28,19 @@ from collections.abc import Callable
 from typing import Any
 
 from common.capability import Capability, ordered
-from common.clipboard import ClipboardSync, ClipboardTransfer
+from common.clipboard import CallbackClipboard, ClipboardSync
 from common.errors import DeskhandError
 from common.net.channel import SecureChannel
-from common.net.session_events import ChatReceived, EndReason, SessionClosed, end_reason_of
+from common.net.session_events import (
+    ChatReceived,
+    ClipboardMoved,
+    ClipboardWrite,
+    EndReason,
+    Reconnected,
+    Reconnecting,
+    SessionClosed,
+    end_reason_of,
+)
 from common.protocol.messages import (
     AppMessage,
     AuditEvent,
@@ -93,30 +102,6 @@ class RequestDeclined:
     retry_after: int
 
 
-@dataclasses.dataclass(frozen=True)
-class ClipboardWrite:
-    """Put this text on the technician's clipboard (the user sent it)."""
-
-    text: str
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipboardMoved:
-    """Clipboard text crossed, or was refused (sizes only)."""
-
-    transfer: ClipboardTransfer
-
-
-@dataclasses.dataclass(frozen=True)
-class Reconnecting:
-    deadline: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Reconnected:
-    pass
-
-
 TechnicianSessionEvent = (
     GrantsChanged
     | ControlStatusChanged
@@ -128,14 +113,6 @@ TechnicianSessionEvent = (
     | Reconnected
     | SessionClosed
 )
-
-
-class _Writer:
-    def __init__(self, write: Callable[[str], None]) -> None:
-        self._write = write
-
-    def set_text(self, text: str) -> None:
-        self._write(text)
 
 
 class TechnicianSessionController:
@@ -169,7 +146,7 @@ class TechnicianSessionController:
         self._screen_started = False
         self._clipboard_enabled = clipboard_enabled
         self._clipboard = ClipboardSync(
-            _Writer(lambda text: self._emit(ClipboardWrite(text))),
+            CallbackClipboard(lambda text: self._emit(ClipboardWrite(text))),
             may_send=self._clipboard_allowed,
             may_receive=self._clipboard_allowed,
         )

@@ -17,7 +17,11 @@ Modules:
 * :mod:`relay.peer`, :mod:`relay.hub`: connections, their outboxes, and the
   queue at run time (storage and notifications).
 * :mod:`relay.metrics`: counters for ``/metrics``.
-* :mod:`relay.handler`: the websocket connection handler.
+* :mod:`relay.handler`: the websocket connection handler (:class:`~relay.handler.Relay`),
+  with :mod:`relay.pairing_handlers` (codes, the queue), :mod:`relay.auth_handlers`
+  (sign-in, claim limits), :mod:`relay.forwarding` (forwarding, bounded I/O),
+  :mod:`relay.closing` (deadlines, closing), :mod:`relay.resume_desk` (resumes)
+  and :mod:`relay.logs` (log lines).
 * :mod:`relay.server`: :func:`~relay.server.serve`, the composition root.
 * :mod:`relay.__main__`: the ``deskhand-relay`` / ``python -m relay`` command,
   with :mod:`relay.provision` (``init``), :mod:`relay.account_admin`

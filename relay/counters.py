@@ -112,8 +112,8 @@ def relay_limits(relay: Relay) -> PersistentLimits:
         {
             **relay.auth.limiters(),
             "address_rate": (relay._address_rate, loop_clock),
-            "account_claims": (relay._claim_rate, wall),
-            "claim_lockout": (relay._claim_lockout, wall),
+            "account_claims": (relay.signin.claim_rate, wall),
+            "claim_lockout": (relay.signin.claim_lockout, wall),
             "address_claims": (relay.registry.claims, loop_clock),
             "address_registrations": (relay.registry.registrations, loop_clock),
         },

@@ -31,80 +31,63 @@ Authenticated conversations take the token from the upgrade request's
 ``Authorization: Bearer`` header. Technicians' connections are tracked by
 account, so that disabling an account cuts them all off
 (:meth:`Relay.check_accounts`).
+
+The pieces live beside this module; the state they share stays here, on
+:class:`Relay` (sign-in state on :class:`relay.auth_handlers.SignIn`):
+
+* :mod:`relay.pairing_handlers`: Register, Claim, the queue user, the
+  console and ClaimRequest;
+* :mod:`relay.auth_handlers`: Login, bearer tokens, RenewToken, claim limits;
+* :mod:`relay.forwarding`: the forwarding loop and bounded reads and writes;
+* :mod:`relay.closing`: deadlines, closing and what a connection leaves behind;
+* :mod:`relay.resume_desk`: Resume hellos and suspended pairs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
-import logging
-import math
 import random
-import secrets
 import time
 from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from common.errors import InvalidState, ProtocolError
-from common.protocol.codec import Message, decode, encode
 from common.protocol.relay_wire import (
-    FORWARD_PREFIX,
-    SID_BYTES,
-    Assigned,
-    CancelRequest,
     Claim,
     ClaimRequest,
     CloseCode,
-    LoggedIn,
     Login,
-    Paired,
-    PeerJoined,
-    PeerLeft,
     PostRequest,
     Register,
-    Registered,
-    RemovalReason,
-    RenewToken,
     Resume,
     ResumeRequest,
-    SessionStarted,
     WatchQueue,
 )
+from relay import pairing_handlers
+from relay.auth_handlers import SignIn
+from relay.closing import close, closed_by, code_name, leave
 from relay.config import RelayConfig
 from relay.counters import relay_limits
+from relay.forwarding import decode_message, forward, recv
 from relay.guard import Guards, remote_address
 from relay.hub import QueueHub
-from relay.limits import Lockout, RateLimiter
+from relay.limits import RateLimiter
+from relay.logs import log, logger
 from relay.metrics import Metrics
-from relay.peer import MIN_OUTBOX, Outbox, Peer
+from relay.peer import Peer
 from relay.proxy import parse_networks
 from relay.queue import HelpQueue
-from relay.registry import Counts, PeerState, Registry, RelayRejection
-from relay.resume_desk import ResumeDesk, drain_incoming
-from relay.services import Authenticator, Database, Principal, SignedIn, locked_out
+from relay.registry import Counts, Registry, RelayRejection
+from relay.resume_desk import ResumeDesk
+from relay.services import Authenticator, Database
 from relay.store import Store
 
 
 __all__ = ["Peer", "Relay"]
 
-logger = logging.getLogger("relay")
-
-_PEER_JOINED = encode(PeerJoined())
-# RFC 6455 caps a close reason at 123 bytes.
-_MAX_REASON = 120
-# What the remaining peer is told (PeerLeft) when its partner's connection ends.
-_LEFT_REASONS: dict[int, str] = {
-    CloseCode.TOO_BIG: "peer sent an oversized message",
-    CloseCode.BAD_MESSAGE: "peer sent an invalid message",
-    CloseCode.IDLE_TIMEOUT: "peer timed out",
-    CloseCode.SESSION_TOO_LONG: "session time limit reached",
-    CloseCode.ACCOUNT_DISABLED: "the technician's account was disabled",
-}
-_DISCONNECTED = "peer disconnected"
 _TOKEN_GRACE = 24 * 3600.0
 _HELLOS = (Register, Claim, Login, PostRequest, ResumeRequest, WatchQueue, ClaimRequest, Resume)
 
@@ -127,6 +110,7 @@ class Relay:
         hub: the help-request queue, its storage and its watchers.
         restored: how many stored requests :meth:`start` took back.
         auth: sign-in and tokens.
+        signin: signed-in connections per account, claim limits.
         metrics: counters for ``/metrics``.
         closing: set by the server on shutdown; partners are then not notified
             (every connection is being closed with GOING_AWAY anyway).
@@ -181,16 +165,9 @@ class Relay:
         self.restored = 0
         self._ids = itertools.count(1)
         self._address_rate = RateLimiter(config.address_rate, config.rate_window)
-        self._claim_rate = RateLimiter(
-            config.account_claims_per_window, config.account_claim_window
-        )
-        self._claim_lockout = Lockout(
-            config.claim_failures_before_lockout, config.failure_window, config.lockout_duration
-        )
+        self.signin = SignIn(self)
         # Every per-address and per-account limiter, kept across restarts.
         self.counters = relay_limits(self)
-        # account id -> its technicians' open, authenticated connections
-        self._live: dict[int, set[Peer]] = {}
         self._housekeeping: asyncio.Task[None] | None = None
 
     # --- life cycle -------------------------------------------------------------
@@ -241,15 +218,7 @@ class Relay:
 
     async def check_accounts(self) -> None:
         """Cut off every connection of an account that was disabled or deleted."""
-        if not self._live:
-            return
-        enabled = await self.db.run(self.db.store.enabled_among, list(self._live))
-        for account_id in [a for a in self._live if a not in enabled]:
-            peers = self._live.pop(account_id)
-            for peer in peers:
-                self.metrics.inc("accounts_cut_off_total")
-                peer.end_soon(CloseCode.ACCOUNT_DISABLED, "this account was disabled")
-            _event("account_cut_off", account=account_id, connections=len(peers))
+        await self.signin.cut_off_disabled()
 
     async def expire_requests(self) -> None:
         """Drop help requests past their deadline and close their users."""
@@ -270,12 +239,12 @@ class Relay:
         try:
             self.registry.connect(peer, peer.address)
         except RelayRejection as exc:
-            _log("refused", peer, code=exc.code.name)
+            log("refused", peer, code=exc.code.name)
             self.metrics.inc("closed_total", code=exc.code.name)
             self.metrics.refusal(exc.code, exc.reason)
-            await self._close(peer, exc)
+            await close(self, peer, exc)
             return
-        _log("connected", peer, address=peer.address)
+        log("connected", peer, address=peer.address)
         ending: RelayRejection | None = None
         code: int = CloseCode.NORMAL
         reason = ""
@@ -285,7 +254,7 @@ class Relay:
             ending = exc
             code, reason = exc.code, exc.reason
         except ConnectionClosed as exc:
-            code, reason = _closed_by(exc)
+            code, reason = closed_by(exc)
         except Exception as exc:
             # A bug, not a peer's doing: close cleanly and say only its type.
             logger.error(
@@ -294,65 +263,26 @@ class Relay:
             ending = RelayRejection(CloseCode.INTERNAL_ERROR, "internal error")
             code, reason = ending.code, ending.reason
         finally:
-            await self._leave(peer, code)
+            await leave(self, peer, code)
         if ending is not None:
             if ending.code is not CloseCode.NORMAL:
                 self.metrics.inc("closed_total", code=ending.code.name)
                 self.metrics.refusal(ending.code, ending.reason)
-            await self._close(peer, ending)
-        _log(
+            await close(self, peer, ending)
+        log(
             "closed",
             peer,
-            code=_code_name(code),
+            code=code_name(code),
             reason=reason,
             seconds=round(loop.time() - peer.opened_at, 3),
             frames=peer.frames,
             bytes=peer.bytes,
         )
 
-    async def _leave(self, peer: Peer, code: int) -> None:
-        """Undo what the connection held: registry, queue, live-account tracking."""
-        if peer.outbox is not None:
-            await peer.outbox.stop()
-        if peer.principal is not None:
-            live = self._live.get(peer.principal.account_id)
-            if live is not None:
-                live.discard(peer)
-                if not live:
-                    del self._live[peer.principal.account_id]
-        self.hub.remove_console(peer)
-        partner = self.registry.disconnect(peer)
-        now = self.wall_clock()
-        left = _LEFT_REASONS.get(code, _DISCONNECTED)
-        if peer.principal is not None and peer.request_id is not None and not self.closing:
-            # A technician that claimed a request and left before the user started.
-            user = self.hub.release(peer, "the technician left before the session started")
-            if user is not None and partner is user:
-                self.registry.requeue(user)
-                user.partner = None
-                # Its hello may be on the way already: drop such frames for a while.
-                user.requeued_until = asyncio.get_running_loop().time() + self.config.hello_timeout
-                user.rearm(self._limit(user)[0])
-                _log("requeued", user, request=_tag(peer.request_id))
-                partner = None
-        elif peer.request_id is not None and not peer.request_done and not self.closing:
-            if code == CloseCode.REQUEST_EXPIRED:
-                with contextlib.suppress(RelayRejection):
-                    await self.hub.finish(peer.request_id, RemovalReason.EXPIRED)
-            else:
-                # A queue user that went away: the request waits for it (resume token).
-                self.hub.detach(peer, now)
-        if partner is not None and not self.closing and self.resumes.suspend(peer, partner, code):
-            partner.end_soon(CloseCode.PEER_SUSPENDED, "the other side's link dropped; resume")
-            partner = None
-        self.resumes.forget(peer)
-        if partner is not None and not self.closing:
-            partner.end_soon(CloseCode.PEER_LEFT, left)
-
     # --- the conversation -------------------------------------------------------
 
     async def _serve(self, peer: Peer) -> None:
-        hello = _parse_hello(await self._recv(peer))
+        hello = _parse_hello(await recv(self, peer))
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._address_rate.allow(peer.key, now):
@@ -360,418 +290,26 @@ class Relay:
                 CloseCode.RATE_LIMITED, "too many requests from this address; wait a minute"
             )
         if isinstance(hello, Register):
-            reg = self.registry.register(peer, now)
-            peer.expires_at = reg.expires_at
-            _log("registered", peer)
-            await self._send(peer, peer, encode(Registered(reg.nameplate, reg.sid, reg.expires_in)))
+            await pairing_handlers.register(self, peer, now)
         elif isinstance(hello, Claim):
-            await self._claim_code(peer, hello)
+            await pairing_handlers.claim_code(self, peer, hello)
         elif isinstance(hello, Login):
-            await self._login(peer, hello)
+            await self.signin.login(peer, hello)
         elif isinstance(hello, PostRequest | ResumeRequest):
-            await self._queue_user(peer, hello)
+            await pairing_handlers.queue_user(self, peer, hello)
         elif isinstance(hello, WatchQueue):
-            await self._console(peer)
+            await pairing_handlers.console(self, peer)
         elif isinstance(hello, Resume):
             await self.resumes.serve(peer, hello)
         else:
-            await self._claim_request(peer, hello)
-        await self._forward(peer)
-
-    def _code_claims_need_login(self) -> bool:
-        mode = self.config.code_claims
-        return mode == "login" or (mode == "auto" and self.has_accounts)
-
-    async def _authenticate(self, peer: Peer) -> Principal:
-        """The account behind the connection's bearer token; tracked for cut-off."""
-        headers = peer.ws.request.headers.get_all("Authorization") if peer.ws.request else []
-        if len(headers) > 1:
-            raise RelayRejection(CloseCode.UNAUTHORIZED, "send one Authorization header")
-        header = headers[0] if headers else None
-        try:
-            async with asyncio.timeout(self.config.hello_timeout):
-                principal = await self.auth.authenticate(header)
-        except TimeoutError:
-            raise RelayRejection(CloseCode.INTERNAL_ERROR, "the relay is too busy") from None
-        peer.principal = principal
-        self._live.setdefault(principal.account_id, set()).add(peer)
-        _log("authenticated", peer, account=principal.name)
-        return principal
-
-    def _claim_allowed(self, principal: Principal) -> None:
-        now = self.wall_clock()
-        key = str(principal.account_id)
-        locked = self._claim_lockout.locked_for(key, now)
-        if locked > 0:
-            raise locked_out("claims", locked)
-        if not self._claim_rate.allow(key, now):
-            raise RelayRejection(
-                CloseCode.RATE_LIMITED, "this account made too many claims; wait a few minutes"
-            )
-
-    def _claim_failed(self, principal: Principal | None, exc: RelayRejection) -> RelayRejection:
-        if principal is None or exc.code is CloseCode.RATE_LIMITED:
-            return exc
-        key = str(principal.account_id)
-        now = self.wall_clock()
-        if self._claim_lockout.failure(key, now):
-            return locked_out("claims", self._claim_lockout.locked_for(key, now))
-        return exc
-
-    async def _claim_code(self, peer: Peer, hello: Claim) -> None:
-        principal = None
-        if self._code_claims_need_login():
-            principal = await self._authenticate(peer)
-            self._claim_allowed(principal)
-        now = asyncio.get_running_loop().time()
-        try:
-            pairing = self.registry.claim(peer, hello.nameplate, now)
-        except RelayRejection as exc:
-            raise self._claim_failed(principal, exc) from None
-        self.metrics.inc("claims_total", kind="code")
-        user = pairing.user
-        if user.expires_at is not None:
-            self.metrics.observe_pairing("code", now - (user.expires_at - self.config.code_ttl))
-        peer.partner, user.partner = user, peer
-        peer.last_frame = user.last_frame = now
-        # The user's task is waiting under its code expiry; now idle rules apply.
-        user.rearm(self._limit(user)[0])
-        _log("paired", peer, user=user.id)
-        # Paired goes out before PeerJoined so that the technician never
-        # sees a forwarded frame before it knows it is paired.
-        await self._send(peer, peer, encode(Paired(pairing.sid)))
-        await self._send(peer, user, _PEER_JOINED)
-
-    async def _login(self, peer: Peer, hello: Login) -> None:
-        try:
-            async with asyncio.timeout(self.config.hello_timeout):
-                signed: SignedIn = await self.auth.login(hello.account, hello.password, peer.key)
-        except TimeoutError:
-            raise RelayRejection(CloseCode.INTERNAL_ERROR, "the relay is too busy") from None
-        except RelayRejection as exc:
-            self.metrics.inc("logins_total", result=exc.code.name.lower())
-            # Not the typed name: people type passwords into name fields.
-            _log("login_refused", peer, code=exc.code.name)
-            raise
-        self.metrics.inc("logins_total", result="ok")
-        self.has_accounts = True
-        account = signed.account
-        _log("logged_in", peer, account=account.name, role=account.role)
-        await self._send(
-            peer,
-            peer,
-            encode(
-                LoggedIn(
-                    signed.token.text,
-                    signed.expires_in,
-                    account.name,
-                    account.display_name,
-                    account.role,
-                    signed.revocations,
-                )
-            ),
-        )
-        raise RelayRejection(CloseCode.NORMAL, "signed in")
-
-    def _start_outbox(self, peer: Peer) -> Outbox:
-        limit = max(MIN_OUTBOX, 2 * self.config.max_queued + 64)
-        outbox = Outbox(peer, self.config.idle_timeout, limit)
-        peer.outbox = outbox
-        outbox.start()
-        return outbox
-
-    async def _queue_user(self, peer: Peer, hello: PostRequest | ResumeRequest) -> None:
-        self._start_outbox(peer)
-        now = self.wall_clock()
-        if isinstance(hello, PostRequest):
-            request = await self.hub.post(peer, hello, now)
-            _log("request_posted", peer, request=_tag(request.id))
-        else:
-            request, previous = self.hub.resume(peer, hello, now)
-            if previous is not None:
-                previous.end_soon(CloseCode.REPLACED, "replaced by a newer connection")
-            _log("request_resumed", peer, request=_tag(request.id))
-        self.registry.enter(peer, PeerState.QUEUED)
-
-    async def _console(self, peer: Peer) -> None:
-        principal = await self._authenticate(peer)
-        self._start_outbox(peer)
-        self.registry.enter(peer, PeerState.CONSOLE)
-        self.hub.add_console(peer, principal)
-        _log("watching", peer)
-
-    async def _claim_request(self, peer: Peer, hello: ClaimRequest) -> None:
-        principal = await self._authenticate(peer)
-        self._claim_allowed(principal)
-        loop = asyncio.get_running_loop()
-        try:
-            request, user = self.hub.claim(peer, hello.request_id, self.wall_clock())
-        except RelayRejection as exc:
-            raise self._claim_failed(principal, exc) from None
-        self.metrics.inc("claims_total", kind="request")
-        self.metrics.observe_pairing("request", self.wall_clock() - request.created_at)
-        sid = secrets.token_bytes(SID_BYTES)
-        try:
-            self.registry.join(user, peer, sid)
-        except InvalidState:
-            # The user's connection is on its way out; its request stays queued.
-            self.hub.release(peer, "")
-            raise RelayRejection(
-                CloseCode.USER_AWAY, "the user is not connected right now"
-            ) from None
-        peer.partner, user.partner = user, peer
-        peer.last_frame = user.last_frame = loop.time()
-        assert user.outbox is not None
-        user.outbox.pause()
-        user.rearm(self._limit(user)[0])
-        _log("claimed", peer, user=user.id, request=_tag(request.id))
-        await self._send(peer, peer, encode(Paired(sid)))
-        async with user.send_lock:
-            await self._send(peer, user, encode(Assigned(sid)))
-
-    async def _forward(self, peer: Peer) -> None:
-        loop = asyncio.get_running_loop()
-        metrics = self.metrics
-        while True:
-            data = await self._recv(peer)
-            partner = peer.partner
-            # The fast path: check the prefix, pass the very same bytes on.
-            if partner is not None and data.startswith(FORWARD_PREFIX):
-                peer.last_frame = loop.time()
-                peer.frames += 1
-                peer.bytes += len(data)
-                metrics.forwarded_messages += 1
-                metrics.forwarded_bytes += len(data)
-                await self._send(peer, partner, data)
-                metrics.observe_forward(loop.time() - peer.last_frame)
-            else:
-                await self._control(peer, data)
-
-    async def _control(self, peer: Peer, data: bytes) -> None:
-        """A message that is not a Forward between partners."""
-        state = self.registry.state(peer)
-        if state is PeerState.CONSOLE:
-            msg = _decode(data)
-            if not isinstance(msg, RenewToken):
-                raise RelayRejection(CloseCode.BAD_MESSAGE, "only RenewToken on a queue watch")
-            await self._renew(peer)
-            return
-        if state is PeerState.PAIRED and self.resumes.offer(peer, data):
-            return
-        queue_user = peer.request_id is not None and peer.principal is None
-        if (
-            queue_user
-            and state is PeerState.QUEUED
-            and data.startswith(FORWARD_PREFIX)
-            and asyncio.get_running_loop().time() < peer.requeued_until
-        ):
-            return  # meant for the technician who left; not this user's fault
-        if not queue_user:
-            if peer.partner is None:
-                raise RelayRejection(CloseCode.BAD_MESSAGE, "not paired yet; wait for PeerJoined")
-            raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward messages after pairing")
-        msg = _decode(data)
-        assert peer.request_id is not None
-        if isinstance(msg, CancelRequest):
-            await self.hub.finish(peer.request_id, RemovalReason.CANCELLED)
-            _log("request_cancelled", peer)
-            raise RelayRejection(CloseCode.REQUEST_CANCELLED, "request cancelled")
-        if isinstance(msg, SessionStarted) and state is PeerState.PAIRED:
-            await self.hub.finish(peer.request_id, RemovalReason.STARTED)
-            _log("session_started", peer)
-            return
-        if peer.partner is None:
-            raise RelayRejection(CloseCode.BAD_MESSAGE, "not paired yet; wait for Assigned")
-        raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward, CancelRequest or SessionStarted")
-
-    async def _renew(self, peer: Peer) -> None:
-        assert peer.principal is not None and peer.outbox is not None
-        signed = await self.auth.renew(peer.principal)
-        # The old token is gone; the next renewal must retire this one.
-        peer.principal = signed.renews(peer.principal)
-        account = signed.account
-        peer.outbox.push(
-            encode(
-                LoggedIn(
-                    signed.token.text,
-                    signed.expires_in,
-                    account.name,
-                    account.display_name,
-                    account.role,
-                    signed.revocations,
-                )
-            )
-        )
-
-    # --- bounded I/O ------------------------------------------------------------
-
-    async def _recv(self, peer: Peer) -> bytes:
-        """The next message from ``peer``, within the deadline of its state."""
-        if peer.ending is not None:
-            raise peer.ending
-        try:
-            async with asyncio.timeout_at(self._limit(peer)[0]) as scope:
-                peer.scope = scope
-                data = await peer.ws.recv()
-        except TimeoutError:
-            if peer.ending is not None:
-                raise peer.ending from None
-            _, code, reason = self._limit(peer)
-            raise RelayRejection(code, reason) from None
-        finally:
-            peer.scope = None
-        if peer.ending is not None:
-            raise peer.ending
-        if isinstance(data, str):
-            raise RelayRejection(CloseCode.BAD_MESSAGE, "text frames are not accepted")
-        return data
-
-    async def _send(self, peer: Peer, target: Peer, data: bytes) -> None:
-        """Send ``data`` to ``target`` (``peer`` itself or its partner) from peer's task.
-
-        Raises:
-            RelayRejection: the target did not read for ``idle_timeout``, or
-                (when it is the partner) it is gone.
-            ConnectionClosed: ``peer``'s own connection closed.
-        """
-        if peer.ending is not None:
-            raise peer.ending
-        try:
-            async with asyncio.timeout(self.config.idle_timeout) as scope:
-                peer.scope = scope
-                await target.ws.send(data)
-        except TimeoutError:
-            if peer.ending is not None:
-                raise peer.ending from None
-            if target is peer:
-                raise RelayRejection(CloseCode.IDLE_TIMEOUT, "not reading") from None
-            target.end_soon(CloseCode.IDLE_TIMEOUT, "not reading")
-            raise RelayRejection(CloseCode.PEER_LEFT, "peer stopped reading") from None
-        except ConnectionClosed:
-            if target is peer:
-                raise
-            if self.resumes.suspend(target, peer, 1006):  # its link dropped under us
-                raise RelayRejection(CloseCode.PEER_SUSPENDED, "partner link dropped") from None
-            raise RelayRejection(CloseCode.PEER_LEFT, _DISCONNECTED) from None
-        finally:
-            peer.scope = None
-
-    async def _close(self, peer: Peer, rejection: RelayRejection) -> None:
-        """Close ``peer``'s connection for ``rejection``, telling it first if its partner left."""
-        ws = peer.ws
-        # Keep reading meanwhile: a peer still sending would otherwise have its
-        # close reply stuck behind data nobody reads (until close_timeout).
-        draining = asyncio.ensure_future(drain_incoming(ws))
-        try:
-            async with asyncio.timeout(self.config.close_timeout + 1.0):
-                if rejection.code is CloseCode.PEER_LEFT:
-                    await ws.send(encode(PeerLeft(rejection.reason)))
-                await ws.close(rejection.code, _short(rejection.reason))
-        except ConnectionClosed:
-            pass
-        except TimeoutError:
-            # The peer will not even read a close frame: drop it.
-            ws.transport.abort()
-        finally:
-            draining.cancel()
-
-    def _limit(self, peer: Peer) -> tuple[float, CloseCode, str]:
-        """The next deadline for ``peer`` and what to close with when it passes."""
-        cfg = self.config
-        limit = (
-            peer.opened_at + cfg.absolute_timeout,
-            CloseCode.SESSION_TOO_LONG,
-            "session time limit reached",
-        )
-        state = self.registry.state(peer)
-        if state is PeerState.NEW:
-            other = (
-                peer.opened_at + cfg.hello_timeout,
-                CloseCode.HELLO_TIMEOUT,
-                "no Register or Claim in time",
-            )
-        elif state is PeerState.PAIRED:
-            other = (
-                peer.last_frame + cfg.idle_timeout,
-                CloseCode.IDLE_TIMEOUT,
-                "idle for too long",
-            )
-        elif state is PeerState.QUEUED:
-            other = (
-                self._request_deadline(peer),
-                CloseCode.REQUEST_EXPIRED,
-                "no technician took the request in time",
-            )
-        elif state is PeerState.CONSOLE:
-            other = (math.inf, CloseCode.SESSION_TOO_LONG, "session time limit reached")
-        elif peer.expires_at is not None and peer.partner is None:
-            # WAITING, or CLOSED because a late claim found the code expired.
-            other = (peer.expires_at, CloseCode.CODE_EXPIRED, "pairing code expired")
-        else:
-            # CLOSED after pairing: end_soon() has set peer.ending already.
-            other = (-math.inf, CloseCode.PEER_LEFT, _DISCONNECTED)
-        return other if other[0] < limit[0] else limit
-
-    def _request_deadline(self, peer: Peer) -> float:
-        """Loop time at which the user's queued request expires."""
-        request = self.hub.queue.get(peer.request_id) if peer.request_id else None
-        if request is None:
-            return -math.inf
-        remaining = self.hub.queue.expires_at(request) - self.wall_clock()
-        return asyncio.get_running_loop().time() + remaining
-
-
-def _decode(data: bytes) -> Message:
-    try:
-        return decode(data)
-    except ProtocolError as exc:
-        raise RelayRejection(CloseCode.BAD_MESSAGE, _short(f"malformed message: {exc}")) from None
+            await pairing_handlers.claim_request(self, peer, hello)
+        await forward(self, peer)
 
 
 def _parse_hello(data: bytes) -> Hello:
-    msg = _decode(data)
+    msg = decode_message(data)
     if not isinstance(msg, _HELLOS):
         raise RelayRejection(
             CloseCode.BAD_MESSAGE, "first message must be Register, Claim, Login or a request"
         )
     return msg
-
-
-def _tag(request_id: bytes) -> str:
-    """A short, stable tag for a request in logs (not its id)."""
-    return hashlib.sha256(b"deskhand log tag|" + request_id).hexdigest()[:12]
-
-
-def _short(reason: str) -> str:
-    raw = reason.encode("utf-8")
-    if len(raw) <= _MAX_REASON:
-        return reason
-    return raw[:_MAX_REASON].decode("utf-8", "ignore")
-
-
-def _closed_by(exc: ConnectionClosed) -> tuple[int, str]:
-    """The close code of a connection that websockets saw close, and who closed it."""
-    if exc.sent is not None and exc.rcvd_then_sent is not True:
-        # The relay's websockets layer started it: oversized message, shutdown...
-        return exc.sent.code, "closed by relay"
-    if exc.rcvd is not None:
-        # Not the peer's own reason: that is untrusted text.
-        return exc.rcvd.code, "closed by peer"
-    return 1006, "connection lost"
-
-
-def _code_name(code: int) -> str:
-    try:
-        return CloseCode(code).name
-    except ValueError:
-        return str(code)
-
-
-def _log(event: str, peer: Peer, **fields: object) -> None:
-    # Structured fields travel in ``extra``; relay.__main__ renders them as JSON.
-    # Never log nameplates, session ids, tokens, request text or payloads.
-    logger.info(event, extra={"fields": {"conn": peer.id, **fields}})
-
-
-def _event(event: str, **fields: object) -> None:
-    logger.info(event, extra={"fields": fields})

@@ -4,23 +4,22 @@ The decisions are in :class:`relay.resume.ResumeTable`; this module does the
 asyncio part for :class:`relay.handler.Relay`: it authenticates a
 technician's Resume as a claim would be, waits (bounded by the grace
 period) for the partner, joins the two connections in the registry and
-sends both ``Resumed``. Forwarding then goes on in the handler as before.
+sends both ``Resumed``. Forwarding then goes on as before
+(:func:`relay.forwarding.forward`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from common.errors import ProtocolError
 from common.protocol.codec import decode, encode
 from common.protocol.relay_wire import CloseCode, PeerRole, Resumable, Resume, Resumed
+from relay.forwarding import send
 from relay.peer import Peer
 from relay.registry import RelayRejection
 from relay.resume import ResumeTable
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
     from relay.handler import Relay
 
 
-__all__ = ["RESUMABLE_PREFIX", "SUSPENDABLE", "ResumeDesk", "drain_incoming"]
+__all__ = ["RESUMABLE_PREFIX", "SUSPENDABLE", "ResumeDesk"]
 
 logger = logging.getLogger("relay")
 
@@ -98,8 +97,8 @@ class ResumeDesk:
             request = peer.ws.request
             sent_token = request is not None and bool(request.headers.get_all("Authorization"))
             # The same sign-in as a claim: an account that was cut off cannot resume.
-            if sent_token or relay._code_claims_need_login():
-                account = (await relay._authenticate(peer)).account_id
+            if sent_token or relay.signin.code_claims_need_login():
+                account = (await relay.signin.authenticate(peer)).account_id
         now = relay.wall_clock()
         for waiting in [w for w in self._waiters if w.ws.state is not State.OPEN]:
             self.table.forget(waiting)  # gone already: never join a dead connection
@@ -120,8 +119,8 @@ class ResumeDesk:
         _log("resumed", peer, partner=partner.id)
         # Ours first, then the partner's: neither side sends before its own
         # Resumed, so no forwarded frame can overtake one.
-        await relay._send(peer, peer, _RESUMED)
-        await relay._send(peer, partner, _RESUMED)
+        await send(relay, peer, peer, _RESUMED)
+        await send(relay, peer, partner, _RESUMED)
         waiter = self._waiters.get(partner)
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -152,10 +151,3 @@ class ResumeDesk:
 
 def _log(event: str, peer: Peer, **fields: object) -> None:
     logger.info(event, extra={"fields": {"conn": peer.id, **fields}})
-
-
-async def drain_incoming(ws: ServerConnection) -> None:
-    """Read and drop a closing connection's messages, so that its close reply gets through."""
-    with contextlib.suppress(ConnectionClosed):
-        while True:
-            await ws.recv()

@@ -1,4 +1,4 @@
-"""Known, deterministic desktop content for screen-sharing tests and bench/screen.py.
+"""Known, deterministic desktop content for screen-sharing tests and bench/screen/.
 
 Run it on an X display (Qt's xcb platform); it fills the screen with one
 frameless window and prints one JSON line when it is on screen::

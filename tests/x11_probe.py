@@ -1,6 +1,6 @@
 """A Qt window that reports every input event it receives, as JSON lines.
 
-Run it as a separate process on an X display (tests/integration/test_control.py,
+Run it as a separate process on an X display (tests/integration/test_control_*.py,
 bench/input.py)::
 
     DISPLAY=:N QT_QPA_PLATFORM=xcb python tests/x11_probe.py --geometry 100,100,800,600

@@ -8,9 +8,9 @@ and text edits, combo boxes, labels, tabs, the rows of list, tree and table
 views, scroll areas (the screen viewer), and any widget with an objectName
 or accessibleName. Without the variable it does nothing at all.
 
-Tests (``tests/e2e/harness.py``) read the file to find where a widget is on
-the X screen and what it shows, and act only through the X server (xdotool):
-there is no way in through this module.
+Tests (``tests/e2e/harness.py``, through ``tests/e2e/widget_map.py``) read the
+file to find where a widget is on the X screen and what it shows, and act only
+through the X server (xdotool): there is no way in through this module.
 
 Lines, in the order written::
 

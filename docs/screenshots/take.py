@@ -255,7 +255,7 @@ console = subprocess.run(
         "-q",
         "-p",
         "no:cacheprovider",
-        "tests/gui/test_technician_window.py",
+        *sorted(str(p) for p in Path("tests/gui").glob("test_technician_*.py")),
     ],
     env=dict(os.environ, DESKHAND_SCREENSHOTS=str(OUT), QT_QPA_PLATFORM="xcb"),
     check=False,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
@@ -65,6 +67,10 @@ __all__ = [
 
 MEMORY_URL = "sqlite://"
 _MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic keeps its migration context in module globals: one migration per process at a time.
+_MIGRATING = threading.Lock()
+# PostgreSQL: the advisory lock that makes concurrent migrations wait for each other.
+_MIGRATION_LOCK_ID = 0x6465736B68616E64  # "deskhand"
 
 
 class StoreError(DeskhandError):
@@ -276,7 +282,18 @@ class Store:
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         try:
-            with self.engine.begin() as connection:
+            with _MIGRATING, self.engine.begin() as connection:
+                # Two migrators at once (a relay starting while an account command runs)
+                # must not both create the tables. Both locks last until the commit, and
+                # DDL is transactional on both, so the next one finds nothing left to do.
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                    )
+                elif connection.dialect.name == "sqlite":
+                    # The driver would run each CREATE outside any transaction; this takes
+                    # the write lock now (others wait up to busy_timeout).
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
                 revision = MigrationContext.configure(connection).get_current_revision()
@@ -325,6 +342,10 @@ class Store:
 
     def account(self, name: str) -> Account | None:
         """The account with this name, if any."""
+        if "\0" in name:
+            # No account name holds NUL (check_account_name), and PostgreSQL text cannot:
+            # a typed name with one is unknown, not a database error.
+            return None
         with self._session() as session:
             row = session.scalars(select(_AccountRow).where(_AccountRow.name == name)).first()
             return None if row is None else _account(row)
@@ -491,13 +512,20 @@ class Store:
     # --- rate-limit and lockout counters ---
 
     def save_limits(self, rows: dict[str, list[LimitRow]], now: float) -> None:
-        """Replace the stored counters of these kinds with ``rows`` (saved at ``now``)."""
+        """Replace the stored counters of these kinds with ``rows`` (saved at ``now``).
+
+        Keys holding NUL are left out: PostgreSQL text cannot hold NUL, and one such
+        key (a sign-in name typed by anyone) would otherwise fail the whole snapshot.
+        Such keys are typed account names, which no account can have, so no lockout
+        that matters is lost; the address's own counters are kept as usual.
+        """
         with self._session() as session:
             session.execute(delete(_LimitRow).where(_LimitRow.kind.in_(list(rows))))
             session.add_all(
                 _LimitRow(kind=kind, key=key, a=a, b=b, c=c, saved_at=now)
                 for kind, kind_rows in rows.items()
                 for key, a, b, c in kind_rows
+                if "\0" not in key
             )
 
     def limits(self) -> dict[str, tuple[float, list[LimitRow]]]:

@@ -22,6 +22,11 @@ DESKHAND_APT_PACKAGES=(
     libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
     libdbus-1-3 libfontconfig1 fonts-dejavu-core
 )
+# The relay's storage tests start a private PostgreSQL server (tests/postgres.py):
+# Debian's server package provides initdb and postgres in
+# /usr/lib/postgresql/<version>/bin (the tests find the newest) and the unprivileged
+# postgres user they run as when the tests run as root.
+DESKHAND_TEST_APT_PACKAGES=(postgresql)
 
 _DESKHAND_APT_UPDATED=0
 
@@ -56,15 +61,20 @@ apt_install() {
     apt-get install -y -q --no-install-recommends "$@" >&2 || die "apt-get install $* failed"
 }
 
-# Installs the missing DESKHAND_APT_PACKAGES, or tells a non-root user what to run.
+# Installs the missing DESKHAND_APT_PACKAGES (and, given "test", the
+# DESKHAND_TEST_APT_PACKAGES), or tells a non-root user what to run.
 ensure_system_packages() {
+    local wanted=("${DESKHAND_APT_PACKAGES[@]}")
+    if [ "${1:-}" = "test" ]; then
+        wanted+=("${DESKHAND_TEST_APT_PACKAGES[@]}")
+    fi
     if ! command -v dpkg-query >/dev/null 2>&1; then
         warn "not a Debian-based system: cannot check system packages; make sure the"
-        warn "equivalents of these are installed: ${DESKHAND_APT_PACKAGES[*]}"
+        warn "equivalents of these are installed: ${wanted[*]}"
         return 0
     fi
     local missing=() pkg
-    for pkg in "${DESKHAND_APT_PACKAGES[@]}"; do
+    for pkg in "${wanted[@]}"; do
         deb_installed "$pkg" || missing+=("$pkg")
     done
     if [ "${#missing[@]}" -eq 0 ]; then
@@ -170,9 +180,10 @@ ensure_python_deps() {
 }
 
 # Everything, in order; leaves the shell in the repository root.
+# `deskhand_setup test` also installs what only the tests need (PostgreSQL).
 deskhand_setup() {
     cd "$DESKHAND_ROOT" || die "cannot cd to $DESKHAND_ROOT"
-    ensure_system_packages
+    ensure_system_packages "${1:-}"
     ensure_venv
     ensure_python_deps test
 }

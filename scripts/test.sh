@@ -7,12 +7,14 @@
 #                                          lint-imports, pytest
 #   bash scripts/test.sh tests/unit -x     set-up, then only pytest with these arguments
 #
-# Works from any directory; set-up is skipped when nothing changed.
+# Works from any directory; set-up is skipped when nothing changed. The relay's
+# storage tests run on SQLite and on a private PostgreSQL server that pytest
+# starts itself (tests/postgres.py); `-m "not postgresql"` skips the latter.
 set -euo pipefail
 
 # shellcheck source=scripts/_setup.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/_setup.sh"
-deskhand_setup
+deskhand_setup test
 
 BIN="$DESKHAND_VENV/bin"
 

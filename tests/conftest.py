@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from relay.store import sqlite_url
+from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.xvfb import Xvfb
 
 
@@ -37,3 +41,56 @@ def private_xdg_dirs(
     base = tmp_path_factory.mktemp("xdg")
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(base / name.lower()))
+
+
+# --- the relay's databases: SQLite and a private PostgreSQL server -------------------
+
+
+def _must_run_postgres() -> bool:
+    """In CI, and as root (where scripts/test.sh installs it), PostgreSQL is never skipped."""
+    ci = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    return ci or os.geteuid() == 0
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server for the session, started by the first test that asks.
+
+    It listens on a Unix socket in a temporary folder only (see tests/postgres.py).
+    Without PostgreSQL installed the requesting tests are skipped, except in CI
+    or as root, where they fail: the PostgreSQL variants must run there.
+    """
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        if _must_run_postgres():
+            pytest.fail(f"{exc} (CI or root: PostgreSQL tests must not be skipped)", pytrace=False)
+        pytest.skip(f"{exc}: skipping the PostgreSQL variant")
+    with server:
+        yield server
+
+
+DATABASES = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database, once on SQLite (a file) and once on PostgreSQL.
+
+    Each PostgreSQL test gets a database of its own on the session's server,
+    dropped afterwards. ``-m "not postgresql"`` runs the SQLite variants only.
+    """
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "relay.sqlite3")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    if not server.running:
+        pytest.fail(f"the session's PostgreSQL server has died: {server!r}")
+    name, url = server.create_database()
+    try:
+        yield url
+    finally:
+        server.drop_database(name)

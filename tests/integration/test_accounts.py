@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve as ws_serve
@@ -49,6 +50,16 @@ async def refused_login(url: str, name: str, password: str) -> tuple[int, str]:
         await ws.send(encode(Login(name, password)))
         code, reason, _ = await closed_with(ws)
     return code, reason
+
+
+@pytest.fixture
+def relay_factory(relay_factory: RelayFactory, database_url: str) -> RelayFactory:
+    """Every relay here stores its accounts and queue in a database: SQLite, then PostgreSQL."""
+
+    async def start(**overrides: Any) -> RelayServer:
+        return await relay_factory(**{"database_url": database_url, **overrides})
+
+    return start
 
 
 @pytest.fixture

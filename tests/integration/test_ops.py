@@ -1,4 +1,7 @@
-"""The relay as a service, run as real processes: restarts, accounts, cut-offs, settings, logs."""
+"""The relay as a service, run as real processes: restarts, accounts, cut-offs, settings, logs.
+
+The tests taking ``database_url`` run on SQLite and on PostgreSQL (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -55,7 +58,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[Path, Path, TechnicianCredential, OrgTrust]]:
+def service(
+    tmp_path: Path, database_url: str
+) -> Iterator[tuple[Path, Path, TechnicianCredential, OrgTrust]]:
     """A relay directory: settings with a database file and an org; account jane with a cert.
 
     Made in this process (the same code as the commands, without their start-up time).
@@ -67,7 +72,7 @@ def service(tmp_path: Path) -> Iterator[tuple[Path, Path, TechnicianCredential, 
     assert admin.main([*issue, "--name", "Jane Doe", "--out", str(tech_dir)]) == 0
     config = tmp_path / "relay.toml"
     config.write_text(
-        'database_url = "sqlite:///relay.sqlite3"\n'
+        f'database_url = "{database_url}"\n'
         'org_dir = "org"\n'
         'code_claims = "login"\n'
         "check_interval = 0.2\n"
@@ -205,9 +210,11 @@ def account(
     return status, captured.out, captured.err
 
 
-def test_account_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_account_commands(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "relay.toml"
-    config.write_text('database_url = "sqlite:///accounts.sqlite3"\n')
+    config.write_text(f'database_url = "{database_url}"\n')
     secret = PASSWORD + "\n"
     run = functools.partial(account, config, capsys=capsys)
     assert run("create", "sam", "--role", "supervisor", "--password-stdin", stdin=secret) == (

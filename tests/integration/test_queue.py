@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,16 @@ FAST = PairingTimeouts(hello=3.0, consent=3.0)
 @pytest.fixture(scope="module")
 def org() -> Org:
     return make_org()
+
+
+@pytest.fixture
+def relay_factory(relay_factory: RelayFactory, database_url: str) -> RelayFactory:
+    """Every relay here stores its accounts and queue in a database: SQLite, then PostgreSQL."""
+
+    async def start(**overrides: Any) -> RelayServer:
+        return await relay_factory(**{"database_url": database_url, **overrides})
+
+    return start
 
 
 @pytest.fixture

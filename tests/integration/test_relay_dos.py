@@ -387,10 +387,11 @@ async def test_renewing_a_token_invalidates_the_old_one(relay_factory: RelayFact
 # --- counters that survive a restart ------------------------------------------------------
 
 
-def test_lockouts_and_rate_limits_survive_a_restart(tmp_path: Path) -> None:
+def test_lockouts_and_rate_limits_survive_a_restart(tmp_path: Path, database_url: str) -> None:
+    # On SQLite and on PostgreSQL (the database_url fixture, tests/conftest.py).
     config = tmp_path / "relay.toml"
     config.write_text(
-        'database_url = "sqlite:///relay.sqlite3"\n'
+        f'database_url = "{database_url}"\n'
         "login_failures_before_lockout = 2\n"
         "registrations_per_window = 2\n"
         "check_interval = 0.2\n"

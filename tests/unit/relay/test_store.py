@@ -1,7 +1,13 @@
-"""The relay's database: migrations, accounts, tokens and stored requests (SQLite)."""
+"""The relay's database: migrations, accounts, tokens and stored requests.
+
+Every test taking ``store`` or ``database_url`` runs twice: on an SQLite file and on a
+fresh database of the session's private PostgreSQL server (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +20,8 @@ from relay.store import AccountExists, NoSuchAccount, Store, StoreError, _Base, 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(sqlite_url(tmp_path / "relay.sqlite3"))
+def store(database_url: str) -> Iterator[Store]:
+    s = Store(database_url)
     s.migrate()
     yield s
     s.close()
@@ -29,13 +35,12 @@ def test_migrations_reach_the_head_and_match_the_models(store: Store) -> None:
     assert diff == []
 
 
-def test_a_file_database_persists(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "db.sqlite3")
-    first = Store(url)
+def test_a_database_persists(database_url: str) -> None:
+    first = Store(database_url)
     first.migrate()
     first.create_account("jane", "Jane", "technician", "hash", 1.0)
     first.close()
-    again = Store(url)
+    again = Store(database_url)
     assert again.persistent
     assert again.migrate() == "0002"
     account = again.account("jane")
@@ -125,3 +130,59 @@ def test_an_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
     s = Store(sqlite_url(tmp_path / "missing-dir" / "relay.sqlite3"))
     with pytest.raises(StoreError, match="cannot open the database"):
         s.migrate()
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_the_password(tmp_path: Path) -> None:
+    s = Store(f"postgresql+psycopg://admin:hunter2@/deskhand?host={tmp_path / 'no-server'}")
+    with pytest.raises(StoreError, match="cannot open the database") as refused:
+        s.migrate()
+    assert "hunter2" not in str(refused.value)
+
+
+def test_concurrent_migrations_wait_for_each_other(database_url: str) -> None:
+    # The relay starting while an account command runs, or two relays on one database.
+    code = "import sys; from relay.store import Store; print(Store(sys.argv[1]).migrate())"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [run.communicate(timeout=60) for run in runs]
+    assert [(run.returncode, out, err) for run, (out, err) in zip(runs, results, strict=True)] == [
+        (0, "0002\n", "")
+    ] * 3
+
+
+def test_typed_names_with_nul_are_unknown_and_never_break_the_counters(store: Store) -> None:
+    # PostgreSQL text cannot hold NUL; a sign-in name is typed by anyone.
+    store.create_account("jane", "Jane", "technician", "h", 1.0)
+    assert store.account("ja\0ne") is None
+    rows = {
+        "sign_in_lockout": [("ja\0ne", 1.0, 2.0, 3.0), ("jane", 1.0, 2.0, 3.0)],
+        "address_login_failures": [("192.0.2.1", 4.0, 0.0, 0.0)],
+    }
+    store.save_limits(rows, 10.0)
+    assert store.limits() == {
+        "sign_in_lockout": (10.0, [("jane", 1.0, 2.0, 3.0)]),
+        "address_login_failures": (10.0, [("192.0.2.1", 4.0, 0.0, 0.0)]),
+    }
+
+
+def test_times_and_bytes_round_trip_exactly(store: Store) -> None:
+    # Times are unix seconds in double precision (no time zones anywhere); ids are raw bytes.
+    now = 1_767_225_600.123456
+    jane = store.create_account("jane", "Jane", "technician", "h", now)
+    store.add_token("t1", jane.id, bytes(range(32)), now, now + 0.000001)
+    found = store.token("t1")
+    assert found is not None
+    token, account = found
+    assert (token.created_at, token.expires_at, account.created_at) == (now, now + 0.000001, now)
+    assert type(token.secret_hash) is bytes and token.secret_hash == bytes(range(32))
+    store.add_request(HelpRequest(b"\0" * 16, "n", "d", "", "", now, b"\xff" * 32, "::1"))
+    (stored,) = store.requests()
+    assert type(stored.id) is bytes and stored.id == b"\0" * 16
+    assert (stored.created_at, stored.resume_hash) == (now, b"\xff" * 32)

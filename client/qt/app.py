@@ -31,6 +31,7 @@ from client.qt.icons import icon_for
 from client.qt.shell import ClientShell
 from common.net.pairing import ConsentCallback, PairingTimeouts
 from common.net.runner import LoopThread
+from common.qt.gc_guard import GuiThreadCollector
 from common.qt.signals import SignalQuitter
 from common.qt.widget_log import install_widget_log
 
@@ -84,6 +85,8 @@ def run(options: ClientOptions) -> int:
     """Run the client until the user quits; returns the exit status."""
     app = QApplication(sys.argv[:1])
     install_widget_log(app)  # tests only: DESKHAND_WIDGET_LOG
+    collector = GuiThreadCollector(app)  # no cyclic GC in the asyncio thread
+    collector.start()
     app.setApplicationName("Deskhand")
     app.setDesktopFileName("deskhand-client")
     app.setWindowIcon(icon_for(PresenceState.IDLE))

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from common.crypto.identity import TechnicianCredential
 from common.net.runner import LoopThread
 from common.net.tls import RelayPin
+from common.qt.gc_guard import GuiThreadCollector
 from common.qt.signals import SignalQuitter
 from common.qt.widget_log import install_widget_log
 from technician.core.console import ReportBook
@@ -95,6 +96,8 @@ def run(options: TechnicianOptions) -> int:
     """Run the console until the window is closed; returns the exit status."""
     app = QApplication(sys.argv[:1])
     install_widget_log(app)  # tests only: DESKHAND_WIDGET_LOG
+    collector = GuiThreadCollector(app)  # no cyclic GC in the asyncio thread
+    collector.start()
     app.setApplicationName("Deskhand technician")
     quitter = SignalQuitter(app)
 

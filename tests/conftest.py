@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
+from common.qt.gc_guard import GuiThreadCollector
 from relay.store import sqlite_url
 from tests.postgres import PostgresServer, PostgresUnavailable
 from tests.xvfb import Xvfb
@@ -94,3 +96,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         server.drop_database(name)
+
+
+@pytest.fixture
+def gui_thread_gc(qapp: QApplication) -> Iterator[None]:
+    """As in the apps: cyclic garbage is collected on the GUI thread only.
+
+    The tests run real cores and relays in other threads; a collection there
+    that frees Qt objects crashed the suite once.
+    """
+    collector = GuiThreadCollector(qapp)
+    collector.start()
+    yield
+    collector.stop()
+    collector.deleteLater()

@@ -34,6 +34,7 @@ pytestmark = [
     pytest.mark.x11,
     pytest.mark.gui,
     pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
+    pytest.mark.usefixtures("gui_thread_gc"),
 ]
 
 WAIT = 30.0

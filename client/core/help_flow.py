@@ -115,10 +115,12 @@ class CodeShown:
         code: the code as shown.
         longer: codes are longer for a while, because pairings kept failing
             (someone may be guessing codes).
+        expires_at: when the code stops working (monotonic seconds; 0: unknown).
     """
 
     code: str
     longer: bool = False
+    expires_at: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +294,8 @@ class HelpFlow:
             code = await self._client.request_help()
             self._state = FlowState.SHOWING_CODE
             self._emit(PresenceChanged(Presence(PresenceState.WAITING)))
-            self._emit(CodeShown(code.display, self._client.code_warning is not None))
+            longer = self._client.code_warning is not None
+            self._emit(CodeShown(code.display, longer, code.issued_at + code.lifetime))
 
         self._screenshot_note = ""
         await self._run(start)

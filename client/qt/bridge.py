@@ -59,6 +59,8 @@ class ClientBridge(QObject):
         code_ready: the code to read to the technician, "NNN-SSS-SSS" (str).
         code_warning: codes are longer because pairings kept failing; what to
             tell the user (str), emitted before code_ready.
+        code_expires: when the code stops working (float, monotonic seconds),
+            emitted before code_ready.
         queue_changed: the request's place in the queue (a QueueStatus).
         consent_requested: a verified technician asks to connect (a
             ConsentRequest); answer with :meth:`answer_consent`.
@@ -82,6 +84,7 @@ class ClientBridge(QObject):
     presence_changed = Signal(object)
     code_ready = Signal(str)
     code_warning = Signal(str)
+    code_expires = Signal(float)
     queue_changed = Signal(object)
     consent_requested = Signal(object)
     consent_withdrawn = Signal()
@@ -213,9 +216,11 @@ class ClientBridge(QObject):
         match event:
             case PresenceChanged(presence):
                 self.presence_changed.emit(presence)
-            case CodeShown(code, longer):
+            case CodeShown(code, longer, expires_at):
                 if longer:
                     self.code_warning.emit(LONGER_CODES)
+                if expires_at:
+                    self.code_expires.emit(expires_at)
                 self.code_ready.emit(code)
             case QueueChanged(status):
                 self.queue_changed.emit(status)

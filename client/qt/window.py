@@ -43,6 +43,7 @@ from client.qt.request_pages import (
 )
 from client.qt.wording import ANTI_SCAM, capability_list
 from common.net.pairing import ConsentRequest
+from common.qt.countdown import Countdown
 from common.qt.widgets import ChatPanel, enlarge_font, plain_label
 
 
@@ -100,6 +101,9 @@ class ClientWindow(QMainWindow):
         self._gate_next = "form"
         self._connected: Connected | None = None
         self._code_warning = ""
+        self._code_deadline = 0.0
+        self._code_warning_shown = ""
+        self._code_countdown = Countdown(self, self._render_code_wait)
         self._presence = Presence()
         self.sent_screenshot: QPixmap | None = None
         self.consent_dialog: ConsentDialog | None = None
@@ -156,6 +160,7 @@ class ClientWindow(QMainWindow):
 
         bridge.code_ready.connect(self.on_bridge_code_ready)
         bridge.code_warning.connect(self.on_bridge_code_warning)
+        bridge.code_expires.connect(self.on_bridge_code_expires)
         bridge.queue_changed.connect(self.on_bridge_queue_changed)
         bridge.consent_requested.connect(self.on_bridge_consent_requested)
         bridge.consent_withdrawn.connect(self.on_bridge_consent_withdrawn)
@@ -447,6 +452,20 @@ class ClientWindow(QMainWindow):
 
     # --- bridge events ---
 
+    @Slot(float)
+    def on_bridge_code_expires(self, deadline: float) -> None:
+        self._code_deadline = deadline
+
+    def _render_code_wait(self, left: int) -> None:
+        if self._pages.currentWidget() is not self._code_page:
+            self._code_countdown.stop()
+            return
+        minutes, seconds = divmod(left, 60)
+        waiting = "Waiting for your technician to enter it… It works once"
+        waiting += f", for {minutes}:{seconds:02d} more." if self._code_deadline else "."
+        warning = self._code_warning_shown
+        self.code_waiting_label.setText(f"{warning}\n\n{waiting}" if warning else waiting)
+
     @Slot(str)
     def on_bridge_code_warning(self, text: str) -> None:
         self._code_warning = text
@@ -456,11 +475,13 @@ class ClientWindow(QMainWindow):
         if not _CODE.match(code):
             return
         self.code_label.setText(code)
-        waiting = "Waiting for your technician to enter it… It works once, for a few minutes."
-        warning, self._code_warning = self._code_warning, ""
-        self.code_waiting_label.setText(f"{warning}\n\n{waiting}" if warning else waiting)
+        self._code_warning_shown, self._code_warning = self._code_warning, ""
         self.status_label.setText("Waiting for your technician.")
         self._pages.setCurrentWidget(self._code_page)
+        if self._code_deadline:
+            self._code_countdown.start(self._code_deadline)
+        else:
+            self._render_code_wait(0)
         self.cancel_button.setFocus()
 
     @Slot(object)

@@ -214,6 +214,8 @@ def test_phone_support_shows_the_code_under_the_warning(qtbot: QtBot, make_app: 
     below = window.code_label.mapTo(window, QPoint(0, 0)).y()
     assert pages_warning[0].mapTo(window, QPoint(0, 0)).y() < below
     assert window.cancel_button.isVisible()
+    # The code's lifetime counts down (the relay's default is 10 minutes).
+    assert re.search(r"It works once, for (9:5\d|10:00) more\.", window.code_waiting_label.text())
     save_shot(window, "client-code")
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from PySide6.QtCore import QObject, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QComboBox,
@@ -376,6 +376,19 @@ class ScreenPanel(QWidget):
         self.stats_label = QLabel(format_stats(ReceiverStats()), self)
         self.stats_label.setObjectName("screen-stats")
         self.message_label = QLabel("", self)
+        # Over the last picture while the user's side is not sharing: a frozen
+        # frame must not pass for the live screen.
+        self.overlay = QLabel("", self.view)
+        self.overlay.setObjectName("screen-overlay")
+        self.overlay.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.overlay.setWordWrap(True)
+        self.overlay.setAutoFillBackground(True)
+        self.overlay.setBackgroundRole(QPalette.ColorRole.Window)
+        font = self.overlay.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.overlay.setFont(font)
+        self.overlay.hide()
         self.message_label.setObjectName("screen-message")
 
         controls = QHBoxLayout()
@@ -430,6 +443,23 @@ class ScreenPanel(QWidget):
             self.stats_label.setText(text)
             self.status_changed.emit(text)
 
+    def _show_overlay(self, text: str) -> None:
+        self.overlay.setText(text)
+        self.overlay.setGeometry(self.view.rect())
+        self.overlay.show()
+        self.overlay.raise_()
+
+    def _hide_overlay(self) -> None:
+        if self.overlay.isVisible():
+            self.overlay.hide()
+            self.message_label.setText("")  # the status it explained is over
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Qt override: the overlay covers the whole picture."""
+        super().resizeEvent(event)
+        if self.overlay.isVisible():
+            self.overlay.setGeometry(self.view.rect())
+
     @Slot()
     def on_receiver_frames(self) -> None:
         self.view.canvas_changed(self._relay.take())
@@ -442,10 +472,15 @@ class ScreenPanel(QWidget):
         elif isinstance(event, CursorChanged):
             self.view.set_cursor(event)
         elif isinstance(event, MonitorsChanged):
+            # A sharer announces the monitors when it starts: sharing is back
+            # (decoded frames may still be catching up after a stop, so not those).
+            self._hide_overlay()
             self._show_monitors(event)
         elif isinstance(event, StatusChanged):
             self.message_label.setText(event.text)
             self.message_label.setStyleSheet("color: #b00020;" if event.error else "")
+            if event.stopped:
+                self._show_overlay(event.text)
 
     def _show_monitors(self, event: MonitorsChanged) -> None:
         self._updating_monitors = True

@@ -120,6 +120,7 @@ def test_pause_blocks_input_clipboard_and_screen(
     client.wait(role="button", text="Resume", inside="deskhand-session-bar")
     technician.wait(name="granted", text=re.compile("nothing right now"))
     technician.wait(name="screen-message", text="The user paused the session.")
+    technician.wait(name="screen-overlay", text="The user paused the session.")
 
     # Input: the technician clicks and types over the picture; the probe gets nothing.
     probe.clear()
@@ -143,6 +144,7 @@ def test_pause_blocks_input_clipboard_and_screen(
     # Resume: the picture, input and the clipboard come back.
     client.click(role="button", text="Resume", inside="deskhand-session-bar")
     technician.wait(name="granted", text="The user allows: view, control, clipboard")
+    technician.wait_gone(name="screen-overlay")
     technician.wait_until(
         lambda: close_to(probe_colour_in_viewer(dh), PROBE_FILL, 12), "the picture again"
     )

@@ -178,6 +178,18 @@ def test_status_strip(qtbot: QtBot) -> None:
     assert format_stats(ReceiverStats()).startswith("0 fps · - ms")
 
 
+def test_a_pause_covers_the_frozen_picture_until_sharing_is_back(qtbot: QtBot) -> None:
+    panel, receiver = make_panel(qtbot, quadrants(64, 64))
+    assert not panel.overlay.isVisible()
+    receiver.emit(StatusChanged("The user paused the session.", stopped=True))
+    qtbot.waitUntil(panel.overlay.isVisible, timeout=5000)
+    assert panel.overlay.text() == "The user paused the session."
+    assert panel.overlay.geometry() == panel.view.rect()  # the whole picture
+    receiver.emit(MonitorsChanged(((0, 0, 64, 64),), 0))  # a sharer starts again
+    qtbot.waitUntil(lambda: not panel.overlay.isVisible(), timeout=5000)
+    assert panel.message_label.text() == ""  # the status does not outlive the pause
+
+
 def test_4k_screen_fits_and_scrolls(qtbot: QtBot) -> None:
     panel, _ = make_panel(qtbot, quadrants(3840, 2160), size=(1280, 800))
     view = panel.view

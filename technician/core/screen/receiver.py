@@ -159,10 +159,16 @@ class MonitorsChanged:
 
 @dataclasses.dataclass(frozen=True)
 class StatusChanged:
-    """Something to tell the technician (an error, sharing stopped...)."""
+    """Something to tell the technician (an error, sharing stopped...).
+
+    Attributes:
+        stopped: the user's side stopped sharing (paused, view taken back);
+            it lasts until the next frame.
+    """
 
     text: str
     error: bool = False
+    stopped: bool = False
 
 
 ReceiverEvent = CanvasChanged | FrameApplied | CursorChanged | MonitorsChanged | StatusChanged
@@ -378,7 +384,8 @@ class ScreenReceiver:
             self.monitors = MonitorsChanged(tuple(msg.monitors), msg.selected)
             self._emit(self.monitors)
         else:
-            self._emit(StatusChanged(_STOP_REASONS.get(msg.reason, msg.reason) or _STOPPED))
+            text = _STOP_REASONS.get(msg.reason, msg.reason) or _STOPPED
+            self._emit(StatusChanged(text, stopped=True))
 
     def _on_cursor_shape(self, msg: CursorShape) -> None:
         try:

@@ -158,7 +158,7 @@ async def test_cursor_monitors_stop_and_session_end() -> None:
         receiver.select_monitor(1)
         assert channel.sent[-1] == m.SelectMonitor(1)
         channel.deliver(m.ScreenStopped("paused"))
-        assert events[-1] == StatusChanged("The user paused the session.")
+        assert events[-1] == StatusChanged("The user paused the session.", stopped=True)
         for listener in channel.listeners:
             listener(SessionEnded("bye", clean=True, by_peer=True))
         assert isinstance(events[-1], StatusChanged) and "bye" in events[-1].text

@@ -271,6 +271,10 @@ class ClientShell(QObject):
             window.show_and_raise()
             if window.page in ("home", "report"):
                 window.on_request_clicked()
+        elif action == "code":
+            window.show_and_raise()
+            if window.page in ("home", "report"):
+                window.on_code_clicked()
         elif action == "show":
             window.show_and_raise()
         elif action in ("cancel", "stop"):

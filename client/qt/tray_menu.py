@@ -53,6 +53,7 @@ def tray_menu(presence: Presence) -> list[MenuItem]:
     items = [MenuItem("", describe(presence), enabled=False)]
     if presence.state is PresenceState.IDLE:
         items.append(MenuItem("request", "Request help…"))
+        items.append(MenuItem("code", "Show a code for phone support…"))
     elif presence.state is PresenceState.WAITING:
         items.append(MenuItem("show", "Show my request"))
         items.append(MenuItem("cancel", "Cancel my request"))

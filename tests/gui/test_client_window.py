@@ -233,6 +233,14 @@ def test_after_repeated_failures_the_code_is_longer_and_the_user_is_warned(
     assert LONGER_CODES in app.window.code_waiting_label.text()
 
 
+def test_the_tray_menu_also_offers_a_phone_code(qtbot: QtBot, make_app: AppFactory) -> None:
+    app = make_app()
+    app.shell.on_tray_action_chosen("code")  # what the tray's "Show a code…" entry sends
+    pass_gate(qtbot, app.window)
+    qtbot.waitUntil(lambda: bool(app.window.code_label.text()), timeout=WAIT_MS)
+    assert app.window.page == "code"
+
+
 def test_cancel_withdraws_the_code(qtbot: QtBot, make_app: AppFactory, tech: TechPeer) -> None:
     window = make_app().window
     code = request_code(qtbot, window)

@@ -23,7 +23,12 @@ def menu_texts(tray: Tray) -> list[str]:
 
 def test_tray_menu_follows_the_state(qtbot: QtBot) -> None:
     tray = Tray()
-    assert menu_texts(tray) == ["No one is connected.", "Request help…", "Quit Deskhand"]
+    assert menu_texts(tray) == [
+        "No one is connected.",
+        "Request help…",
+        "Show a code for phone support…",
+        "Quit Deskhand",
+    ]
     tray.set_presence(Presence.connected("Jane Doe (ACME IT)", ("view", "control")))
     tray.menu.aboutToShow.emit()
     texts = menu_texts(tray)

@@ -13,7 +13,7 @@ def actions(presence: Presence) -> list[str]:
 def test_idle() -> None:
     idle = Presence()
     assert describe(idle) == "No one is connected."
-    assert actions(idle) == ["request", "quit"]
+    assert actions(idle) == ["request", "code", "quit"]
     assert tray_menu(idle)[0] == MenuItem("", "No one is connected.", enabled=False)
 
 

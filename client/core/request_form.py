@@ -13,8 +13,8 @@ core. What leaves the computer is exactly what the user saw:
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
+from collections.abc import Callable
 
 from client.core.session import HelpRequest
 from common.protocol.support import CATEGORIES
@@ -93,17 +93,32 @@ class RequestDraft:
         )
 
 
-def default_user_name() -> str:
-    """The account's full name if the system knows it, else the login name, else ""."""
-    try:
-        import pwd  # not on Windows
+def default_user_name(
+    uid: int | None = None, account: Callable[[int], tuple[str, str]] | None = None
+) -> str:
+    """The account's full name (GECOS) if the system knows one, else "".
 
-        gecos = pwd.getpwuid(os.getuid()).pw_gecos.split(",")[0].strip()
-        if gecos:
-            return gecos[:MAX_NAME]
-    except (ImportError, KeyError, AttributeError):
-        pass
+    Never the login name: "root" or "jdoe2" is not how a person wants to be
+    greeted, and the user types their name anyway.
+
+    Args:
+        uid: whose account (default: this process's).
+        account: returns (login name, GECOS) for a uid (default: the password database).
+    """
+    uid = os.getuid() if uid is None else uid
+    lookup = account or _password_entry
     try:
-        return getpass.getuser()[:MAX_NAME]
-    except (OSError, KeyError):
+        login, gecos = lookup(uid)
+    except (ImportError, KeyError, OSError):
         return ""
+    full_name = gecos.split(",")[0].strip()
+    if uid == 0 or not full_name or full_name.casefold() == login.casefold():
+        return ""
+    return full_name[:MAX_NAME]
+
+
+def _password_entry(uid: int) -> tuple[str, str]:
+    import pwd  # not on Windows
+
+    entry = pwd.getpwuid(uid)
+    return entry.pw_name, entry.pw_gecos

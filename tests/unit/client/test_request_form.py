@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from client.core.request_form import (
@@ -60,9 +62,22 @@ def test_the_screenshot_never_goes_into_the_request() -> None:
     assert request == HelpRequest("Bob", "Printer jams")
 
 
-def test_default_user_name_is_short_text() -> None:
-    name = default_user_name()
-    assert isinstance(name, str) and len(name) <= MAX_NAME
+def test_the_default_name_is_the_full_name_or_nothing_never_a_login() -> None:
+    def entries(login: str, gecos: str) -> Callable[[int], tuple[str, str]]:
+        return lambda _uid: (login, gecos)
+
+    assert default_user_name(1000, entries("zoe", "Zoë Müller,,,")) == "Zoë Müller"
+    assert default_user_name(0, entries("root", "root")) == ""
+    assert default_user_name(0, entries("root", "Admin Person")) == ""  # uid 0 is nobody's name
+    assert default_user_name(1001, entries("jdoe2", "")) == ""
+    assert default_user_name(1002, entries("build", "Build")) == ""  # just the login again
+    assert len(default_user_name(1003, entries("x", "y" * 500))) == MAX_NAME
+
+    def missing(_uid: int) -> tuple[str, str]:
+        raise KeyError(_uid)
+
+    assert default_user_name(4242, missing) == ""
+    assert default_user_name() != "root"  # whoever runs the tests (CI runs as root)
 
 
 def test_every_capability_has_plain_words() -> None:

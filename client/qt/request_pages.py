@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from client.core.request_form import MAX_NAME, RequestDraft
+from client.core.request_form import MAX_DESCRIPTION_BYTES, MAX_NAME, RequestDraft
 from client.qt.wording import (
     ANTI_SCAM,
     ANTI_SCAM_CONFIRM,
@@ -215,6 +215,9 @@ class RequestFormPage(QWidget):
         self.description_edit.setMaximumHeight(110)
         self.name_edit.textChanged.connect(self.on_edited)
         self.description_edit.textChanged.connect(self.on_edited)
+        self.description_count = plain_label(wrap=False)
+        self.description_count.setObjectName("description-count")
+        self.description_count.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.category_box = QComboBox(self)
         self.category_box.addItem(_NO_CATEGORY, "")
         for category in CATEGORIES:
@@ -262,6 +265,8 @@ class RequestFormPage(QWidget):
         form = QFormLayout()
         form.addRow("&Name:", self.name_edit)
         form.addRow("&What is wrong?", self.description_edit)
+        form.addRow("", self.description_count)
+        self._count_description()
         form.addRow("&Category:", self.category_box)
         shot_row = QHBoxLayout()
         shot_row.addWidget(self.thumbnail)
@@ -349,6 +354,18 @@ class RequestFormPage(QWidget):
     @Slot()
     def on_edited(self) -> None:
         self.problems_label.clear()
+        self._count_description()
+
+    def _count_description(self) -> None:
+        # The limit is in bytes on the wire; most people type one byte per character.
+        used = len(self.description_edit.toPlainText().encode("utf-8"))
+        self.description_count.setText(f"{used:,} / {MAX_DESCRIPTION_BYTES:,}")
+        over = used > MAX_DESCRIPTION_BYTES
+        self.description_count.setStyleSheet("color: #b00020; font-weight: bold;" if over else "")
+        self.description_count.setAccessibleName(
+            f"{used} of {MAX_DESCRIPTION_BYTES} characters used"
+            + (": too long, please shorten it" if over else "")
+        )
 
     @Slot()
     def on_remove_clicked(self) -> None:

@@ -20,11 +20,13 @@ from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTreeWidget,
@@ -203,7 +205,14 @@ class QueuePage(QWidget):
         details_layout = QVBoxLayout(details)
         details_layout.setContentsMargins(0, 0, 0, 0)
         details_layout.addWidget(self.details_title)
-        details_layout.addWidget(self.details_text)
+        # A long description scrolls instead of being cut off.
+        self.details_scroll = QScrollArea()
+        self.details_scroll.setObjectName("details-scroll")
+        self.details_scroll.setWidgetResizable(True)
+        self.details_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.details_scroll.setWidget(self.details_text)
+        self.details_scroll.setMaximumHeight(180)
+        details_layout.addWidget(self.details_scroll)
         details_layout.addWidget(self.summary_list, 1)
         details_layout.addWidget(self.claim_button)
 

@@ -173,6 +173,24 @@ def test_the_form_checks_what_is_missing_and_shows_the_summary_in_full(
     assert relay.queue_counts() == (0, 0)
 
 
+def test_the_description_shows_its_limit_as_the_user_types(
+    qtbot: QtBot, make_app: AppFactory
+) -> None:
+    window = make_app().window
+    qtbot.mouseClick(window.request_button, LEFT)
+    pass_gate(qtbot, window)
+    form = window.form
+    assert form.description_count.text() == "0 / 3,000"
+    form.description_edit.setPlainText("é" * 1000)  # two bytes each on the wire
+    assert form.description_count.text() == "2,000 / 3,000"
+    form.description_edit.setPlainText("x" * 3001)
+    assert form.description_count.text() == "3,001 / 3,000"
+    assert "too long" in form.description_count.accessibleName()
+    qtbot.mouseClick(form.send_button, LEFT)
+    assert window.page == "form"
+    assert "too long" in form.problems_label.text()
+
+
 def test_a_screenshot_can_be_taken_previewed_and_removed(
     qtbot: QtBot, make_app: AppFactory
 ) -> None:

@@ -49,6 +49,24 @@ consoles = technician_console.consoles
 # --- the queue ---
 
 
+def test_a_long_description_scrolls_in_the_details(
+    qtbot: QtBot,
+    relay: RelayThread,
+    consoles: Callable[..., Console],
+    users: Callable[..., UserPeer],
+) -> None:
+    long_text = "\n".join(f"Step {i}: the printer beeps {i} times." for i in range(60))
+    users(relay.url).post("Bob", long_text, "Printing")
+    console = consoles(relay.url)
+    signed_in(qtbot, console)
+    qtbot.waitUntil(lambda: len(queue_rows(console)) == 1, timeout=WAIT_MS)
+    page = console.page
+    page.show()
+    qtbot.waitUntil(lambda: page.details_text.text() == long_text, timeout=WAIT_MS)
+    bar = page.details_scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=WAIT_MS)  # all of it, by scrolling
+
+
 def test_the_queue_updates_live_and_the_wait_ticks(
     qtbot: QtBot,
     relay: RelayThread,

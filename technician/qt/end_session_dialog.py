@@ -29,6 +29,7 @@ class EndSessionDialog(QDialog):
         notes: the session's notes, prefilled.
         problem: the problem as the user described it, prefilled.
         note: a line under the form (where the report goes).
+        session_over: the session has ended already: the form only files the report.
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class EndSessionDialog(QDialog):
         parent: QWidget | None = None,
         *,
         note: str = "",
+        session_over: bool = False,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("End session")
@@ -65,7 +67,7 @@ class EndSessionDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("&End session and file report")
+        ok.setText("&File report" if session_over else "&End session and file report")
         self.buttons.accepted.connect(self.on_buttons_accepted)
         self.buttons.rejected.connect(self.reject)
         self.note = plain_label(note)
@@ -75,6 +77,13 @@ class EndSessionDialog(QDialog):
         layout.addWidget(self.note)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
+        # Once an error is shown, it follows the fields: fixed problems disappear.
+        for edit in (self.problem, self.cause):
+            edit.textChanged.connect(self.on_field_changed)
+        for text in (self.resolution, self.notes):
+            text.textChanged.connect(self.on_field_changed)
+        for box in (self.category, self.outcome):
+            box.currentIndexChanged.connect(self.on_field_changed)
 
     def current(self) -> SessionReport:
         return SessionReport(
@@ -85,6 +94,11 @@ class EndSessionDialog(QDialog):
             outcome=self.outcome.currentText(),
             notes=self.notes.toPlainText(),
         )
+
+    @Slot()
+    def on_field_changed(self) -> None:
+        if self.error.text():
+            self.error.setText(" ".join(self.current().problems()))
 
     @Slot()
     def on_buttons_accepted(self) -> None:

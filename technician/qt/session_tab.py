@@ -385,6 +385,7 @@ class SessionTab(QWidget):
         dialog = EndSessionDialog(
             notes=self.notes.toPlainText(),
             problem=self.origin.description,
+            session_over=self.state not in (TabState.LIVE, TabState.CONNECTING),
             note=(
                 f"The report is saved on this computer, in {self._book.path}"
                 " (the relay keeps no support records yet)."

@@ -255,7 +255,7 @@ def test_stop_then_the_report(dh: Deskhand, queue_session: QueueSession) -> None
     technician.click(label="Outcome", role="combo", window=form)
     technician.click(role="item", text="Resolved")
     technician.wait(label="Outcome", role="combo", text="Resolved", window=form)
-    technician.click(role="button", text="End session and file report", window=form)
+    technician.click(role="button", text="File report", window=form)
     technician.wait_gone(role="dialog", window=form)
     technician.wait_gone(role="tab", text=re.compile(re.escape(USER_NAME)))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from technician.core.report import SessionReport
@@ -17,6 +17,30 @@ def test_incomplete_report_is_refused_with_reasons(qtbot: QtBot) -> None:
     assert "Describe the problem." in dialog.error.text()
     assert "Pick a category." in dialog.error.text()
     assert dialog.report is None
+
+
+def test_errors_clear_as_they_are_fixed(qtbot: QtBot) -> None:
+    dialog = EndSessionDialog(problem="Printer offline")
+    qtbot.addWidget(dialog)
+    dialog.buttons.accepted.emit()
+    assert "Pick a category." in dialog.error.text()
+    dialog.category.setCurrentText("Printing")
+    assert "Pick a category." not in dialog.error.text()
+    assert dialog.error.text()  # what is still missing stays
+    dialog.cause.setText("Stuck print spooler")
+    dialog.resolution.setPlainText("Restarted the spooler.")
+    dialog.outcome.setCurrentText("Resolved")
+    assert dialog.error.text() == ""
+
+
+def test_the_button_says_what_it_does(qtbot: QtBot) -> None:
+    live = EndSessionDialog()
+    over = EndSessionDialog(session_over=True)
+    for dialog in (live, over):
+        qtbot.addWidget(dialog)
+    ok = QDialogButtonBox.StandardButton.Ok
+    assert live.buttons.button(ok).text() == "&End session and file report"
+    assert over.buttons.button(ok).text() == "&File report"
 
 
 def test_complete_report_is_accepted(qtbot: QtBot) -> None:

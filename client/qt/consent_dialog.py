@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -100,8 +101,7 @@ class _GrantDialog(QDialog):
             self.checkboxes[capability] = box
             consequence = plain_label(CAPABILITY_CONSEQUENCES.get(capability, ""))
             consequence.setObjectName(f"consequence-{capability}")
-            consequence.setIndent(24)
-            consequence.setEnabled(False)  # drawn greyed: secondary text
+            consequence.setIndent(24)  # under its box; normal colour: greyed text is hard to read
             row = QWidget(self)
             row_layout = QVBoxLayout(row)
             row_layout.setContentsMargins(0, 0, 0, 0)
@@ -196,9 +196,18 @@ class ConsentDialog(_GrantDialog):
         who = plain_label(f"{name} ({org}) wants to connect to this computer.")
         who.setObjectName("who")
         enlarge_font(who, 1.2, bold=True)
-        verified = plain_label(f"✔ Verified technician of {org}. Key fingerprint: {fingerprint}")
+        verified = plain_label(f"✔ Checked: this is a technician of {org}.")
         verified.setObjectName("verified")
-        verified.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # The key's fingerprint is for those who ask (an IT person on the phone, say).
+        self.details_button = QToolButton(self)
+        self.details_button.setObjectName("details")
+        self.details_button.setText("Details")
+        self.details_button.setCheckable(True)
+        self.details_label = plain_label(f"Technician key fingerprint: {fingerprint}")
+        self.details_label.setObjectName("fingerprint")
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_label.setVisible(False)
+        self.details_button.toggled.connect(self.details_label.setVisible)
 
         compare = plain_label("Verification number:")
         self.sas_label = plain_label(sas)
@@ -212,7 +221,11 @@ class ConsentDialog(_GrantDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(who)
-        layout.addWidget(verified)
+        verified_row = QHBoxLayout()
+        verified_row.addWidget(verified, 1)
+        verified_row.addWidget(self.details_button)
+        layout.addLayout(verified_row)
+        layout.addWidget(self.details_label)
         layout.addSpacing(8)
         layout.addWidget(compare)
         layout.addWidget(self.sas_label)

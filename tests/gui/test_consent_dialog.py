@@ -52,12 +52,22 @@ def texts(dialog: ConsentDialog) -> str:
     return "\n".join(label.text() for label in dialog.findChildren(QLabel))
 
 
-def test_shows_the_verified_technician_and_the_number(dialog: ConsentDialog) -> None:
+def test_shows_the_verified_technician_and_the_number(qtbot: QtBot, dialog: ConsentDialog) -> None:
     shown = texts(dialog)
     assert "Jane Doe" in shown
     assert "ACME IT" in shown
-    assert "3f2a 9c01 77de b4e5" in shown
     assert dialog.sas_label.text() == "0815"
+    # Plain words first; the key fingerprint only for those who ask.
+    assert not dialog.details_label.isVisible()
+    qtbot.mouseClick(dialog.details_button, Qt.MouseButton.LeftButton)
+    assert dialog.details_label.isVisible()
+    assert "3f2a 9c01 77de b4e5" in dialog.details_label.text()
+
+
+def test_the_explanations_are_not_greyed_out(dialog: ConsentDialog) -> None:
+    for capability in REQUESTED:
+        label = dialog.findChild(QLabel, f"consequence-{capability}")
+        assert label is not None and label.isEnabled()
 
 
 def test_names_are_plain_text() -> None:

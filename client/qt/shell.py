@@ -19,6 +19,8 @@ It puts the app's pieces together around one :class:`~client.qt.bridge.ClientBri
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QClipboard
 
@@ -27,6 +29,7 @@ from client.core.presence import Presence, PresenceState
 from client.core.session_controller import CapabilitiesAsked
 from client.qt.bridge import ClientBridge
 from client.qt.consent_dialog import ALLOW_DELAY, MoreRightsDialog
+from client.qt.notify_throttle import NotificationThrottle
 from client.qt.session_bar import SessionBar
 from client.qt.tray import Tray
 from client.qt.window import ClientWindow
@@ -81,6 +84,7 @@ class ClientShell(QObject):
         self.notifications: list[tuple[str, str]] = []
         self.more_rights_dialog: MoreRightsDialog | None = None
         self._more_by_user = False
+        self._throttle = NotificationThrottle()
         self.window = ClientWindow(
             bridge,
             allow_delay=allow_delay,
@@ -128,7 +132,10 @@ class ClientShell(QObject):
     def notify(self, title: str, text: str, *, warning: bool = False) -> None:
         """A notification: a tray message, or a line in the window without a tray."""
         self.notifications.append((title, text))
-        shown = self.tray is not None and self.tray.notify(title, text, warning=warning)
+        admitted = self._throttle.admit(title, text, time.monotonic(), warning=warning)
+        shown = (
+            admitted and self.tray is not None and self.tray.notify(title, text, warning=warning)
+        )
         if not shown:
             self.window.status_label.setText(text)
 

@@ -134,12 +134,51 @@ def screen_seeds() -> list[bytes]:
     return out
 
 
+def record_seeds() -> list[bytes]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from common.capability import Capability
+    from common.record import events as ev
+    from common.record.log import RecordLog
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))  # deterministic seeds
+    log = RecordLog("00" * 16, ev.ActorRole.USER, key)
+    payloads: list[ev.Payload] = [
+        ev.CapabilityGranted(Capability.VIEW),
+        ev.SessionPaused(),
+        ev.SessionResumed(),
+        ev.ControlStarted(),
+    ]
+    seeds = [
+        log.append(payload, 1_700_000_000_000 + i).to_bytes() for i, payload in enumerate(payloads)
+    ]
+    seeds.append(log.seal(1_700_000_001_000).to_bytes())
+    return seeds
+
+
+def file_name_seeds() -> list[bytes]:
+    names = [
+        "report.pdf",
+        "../../etc/passwd",
+        "C:\\Windows\\System32\\drivers\\etc\\hosts",
+        "\\\\server\\share\\x.txt",
+        "CON.txt",
+        "invoice\u202efdp.exe",
+        "trailing dots... ",
+        "a/b/c/d.txt\na/b\na/../x",
+        "é" * 300 + ".docx",
+    ]
+    return [name.encode("utf-8") for name in names]
+
+
 def main() -> None:
     for name, seeds in (
         ("codec", codec_seeds()),
         ("relay_wire", relay_seeds()),
         ("handshake", handshake_seeds()),
         ("screen", screen_seeds()),
+        ("record", record_seeds()),
+        ("file_names", file_name_seeds()),
     ):
         folder = SEEDS / name
         shutil.rmtree(folder, ignore_errors=True)

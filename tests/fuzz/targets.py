@@ -173,11 +173,58 @@ def _screen() -> Callable[[bytes], None]:
     return one
 
 
+def _record() -> Callable[[bytes], None]:
+    from common.record.jcs import RecordFormatError
+    from common.record.log import parse_event
+
+    def one(data: bytes) -> None:
+        # A support-record line from a peer or an upload: one canonical event, or the one error.
+        try:
+            event = parse_event(data)
+        except RecordFormatError:
+            return
+        assert event.to_bytes() == data  # canonical: exactly one spelling is accepted
+
+    return one
+
+
+def _file_names() -> Callable[[bytes], None]:
+    from common.files.names import (
+        TreeEntry,
+        TreeLimits,
+        is_safe_component,
+        plan_tree,
+        sanitise_name,
+    )
+    from common.files.refusal import TransferRefused
+
+    limits = TreeLimits(max_entries=64)
+
+    def one(data: bytes) -> None:
+        # Names from a file offer: one safe component always, idempotent; a tree is
+        # planned into safe components or refused with the writer's own error.
+        text = data.decode("utf-8", "replace")
+        safe = sanitise_name(text)
+        assert is_safe_component(safe.name), safe
+        assert sanitise_name(safe.name).name == safe.name
+        entries = [TreeEntry(line, 1) for line in text.split("\n")[:100]]
+        try:
+            plan = plan_tree(entries, limits)
+        except TransferRefused:
+            return
+        for entry in plan.entries:
+            assert all(is_safe_component(part) for part in entry.parts), entry
+
+    return one
+
+
 TARGETS: dict[str, Callable[[], Callable[[bytes], None]]] = {
     "codec": _codec,
     "relay_wire": _relay_wire,
     "handshake": _handshake,
     "screen": _screen,
+    "record": _record,
+    "file_names": _file_names,
 }
 
 

@@ -2,7 +2,7 @@
 
 Each target of :mod:`tests.fuzz.targets` runs in its own process (libFuzzer
 owns the process it runs in) for ``DESKHAND_FUZZ_SECONDS`` seconds (15 by
-default, about a minute for all four), starting from the committed seeds in
+default, about a minute and a half for all six), starting from the committed seeds in
 ``tests/fuzz/seeds/TARGET``; new inputs go to a temporary folder, never to
 the seeds. A crash, a wrong exception, a broken property, a hang or too
 much memory fails the test with the fuzzer's report and the input that did

@@ -281,6 +281,8 @@ class Deskhand:
         base: a fresh directory for everything (tmp_path).
         user_size, tech_size: the two screens.
         device: the user's computer name, as the technician sees it.
+        one_display: both apps on one X display of ``tech_size`` (the one-machine
+            demo); ``user`` and ``tech`` are then the same display.
     """
 
     def __init__(
@@ -290,13 +292,17 @@ class Deskhand:
         user_size: tuple[int, int] = (1024, 768),
         tech_size: tuple[int, int] = (1920, 1080),
         device: str = "E2E computer",
+        one_display: bool = False,
     ) -> None:
         self.base = base
         self.data_dir = base / "demo"
         self.log_dir = base / "logs"
         self.device = device
-        self.user = XDisplay("display A (user)", *user_size)
-        self.tech = XDisplay("display B (technician)", *tech_size)
+        if one_display:
+            self.user = self.tech = XDisplay("the one display", *tech_size)
+        else:
+            self.user = XDisplay("display A (user)", *user_size)
+            self.tech = XDisplay("display B (technician)", *tech_size)
         self.relay: RelayProcess | None = None
         self._client: App | None = None
         self._technician: App | None = None
@@ -334,7 +340,8 @@ class Deskhand:
         RUNNING.append(self)
         try:
             self.user.start()
-            self.tech.start()
+            if self.tech is not self.user:
+                self.tech.start()
             demo = Demo(self.data_dir)
             self.password = demo.prepare_relay()
             self.relay = RelayProcess(config=demo.relay_dir / "relay.toml").start()
@@ -434,7 +441,8 @@ class Deskhand:
                 app.stop()
         if self.relay is not None:
             self.relay.stop()
-        self.tech.stop()
+        if self.tech is not self.user:
+            self.tech.stop()
         self.user.stop()
         with contextlib.suppress(ValueError):
             RUNNING.remove(self)

@@ -9,20 +9,16 @@ the per-account claim rate and lockout. Passwords and tokens themselves are
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from common.protocol.codec import encode
 from common.protocol.relay_wire import CloseCode, LoggedIn, Login
+from relay.context import RelayContext
 from relay.forwarding import send
 from relay.limits import Lockout, RateLimiter
 from relay.logs import event, log
 from relay.peer import Peer
 from relay.registry import RelayRejection
 from relay.services import Principal, SignedIn, locked_out
-
-
-if TYPE_CHECKING:
-    from relay.handler import Relay
 
 
 __all__ = ["SignIn"]
@@ -36,7 +32,7 @@ class SignIn:
         claim_lockout: accounts locked out after failed claims (saved likewise).
     """
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: RelayContext) -> None:
         self._relay = relay
         config = relay.config
         self.claim_rate = RateLimiter(config.account_claims_per_window, config.account_claim_window)

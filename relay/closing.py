@@ -11,20 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from typing import TYPE_CHECKING
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from common.protocol.codec import encode
 from common.protocol.relay_wire import CloseCode, PeerLeft, RemovalReason
+from relay.context import RelayContext
 from relay.logs import log, tag
 from relay.peer import Peer
 from relay.registry import PeerState, RelayRejection
-
-
-if TYPE_CHECKING:
-    from relay.handler import Relay
 
 
 __all__ = [
@@ -51,7 +47,7 @@ _LEFT_REASONS: dict[int, str] = {
 DISCONNECTED = "peer disconnected"
 
 
-def limit(relay: Relay, peer: Peer) -> tuple[float, CloseCode, str]:
+def limit(relay: RelayContext, peer: Peer) -> tuple[float, CloseCode, str]:
     """The next deadline for ``peer`` and what to close with when it passes."""
     cfg = relay.config
     absolute = (
@@ -89,7 +85,7 @@ def limit(relay: Relay, peer: Peer) -> tuple[float, CloseCode, str]:
     return other if other[0] < absolute[0] else absolute
 
 
-def _request_deadline(relay: Relay, peer: Peer) -> float:
+def _request_deadline(relay: RelayContext, peer: Peer) -> float:
     """Loop time at which the user's queued request expires."""
     request = relay.hub.queue.get(peer.request_id) if peer.request_id else None
     if request is None:
@@ -98,7 +94,7 @@ def _request_deadline(relay: Relay, peer: Peer) -> float:
     return asyncio.get_running_loop().time() + remaining
 
 
-async def leave(relay: Relay, peer: Peer, code: int) -> None:
+async def leave(relay: RelayContext, peer: Peer, code: int) -> None:
     """Undo what the connection held: registry, queue, live-account tracking."""
     if peer.outbox is not None:
         await peer.outbox.stop()
@@ -133,7 +129,7 @@ async def leave(relay: Relay, peer: Peer, code: int) -> None:
         partner.end_soon(CloseCode.PEER_LEFT, left)
 
 
-async def close(relay: Relay, peer: Peer, rejection: RelayRejection) -> None:
+async def close(relay: RelayContext, peer: Peer, rejection: RelayRejection) -> None:
     """Close ``peer``'s connection for ``rejection``, telling it first if its partner left."""
     ws = peer.ws
     # Keep reading meanwhile: a peer still sending would otherwise have its

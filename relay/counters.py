@@ -20,15 +20,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
+from relay.context import RelayContext
 from relay.limits import FailureLimiter, Lockout
 from relay.services import Database
 from relay.store import LimitRow
-
-
-if TYPE_CHECKING:
-    from relay.handler import Relay
 
 
 __all__ = ["MAX_ROWS", "PersistentLimits", "loop_clock", "relay_limits"]
@@ -104,14 +100,14 @@ class PersistentLimits:
         return sum(len(r) for r in rows.values())
 
 
-def relay_limits(relay: Relay) -> PersistentLimits:
+def relay_limits(relay: RelayContext) -> PersistentLimits:
     """The persistent counters of a relay: every per-address and per-account limiter."""
     wall = relay.wall_clock
     return PersistentLimits(
         relay.db,
         {
             **relay.auth.limiters(),
-            "address_rate": (relay._address_rate, loop_clock),
+            "address_rate": (relay.address_rate, loop_clock),
             "account_claims": (relay.signin.claim_rate, wall),
             "claim_lockout": (relay.signin.claim_lockout, wall),
             "address_claims": (relay.registry.claims, loop_clock),

@@ -14,7 +14,6 @@ early when :meth:`Peer.end_soon` cancels their scope.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from websockets.exceptions import ConnectionClosed
 
@@ -29,19 +28,16 @@ from common.protocol.relay_wire import (
     SessionStarted,
 )
 from relay.closing import DISCONNECTED, limit, short
+from relay.context import RelayContext
 from relay.logs import log
 from relay.peer import Peer
 from relay.registry import PeerState, RelayRejection
 
 
-if TYPE_CHECKING:
-    from relay.handler import Relay
-
-
 __all__ = ["decode_message", "forward", "recv", "send"]
 
 
-async def forward(relay: Relay, peer: Peer) -> None:
+async def forward(relay: RelayContext, peer: Peer) -> None:
     """Pass ``peer``'s messages on until its connection ends (always by raising)."""
     loop = asyncio.get_running_loop()
     metrics = relay.metrics
@@ -61,7 +57,7 @@ async def forward(relay: Relay, peer: Peer) -> None:
             await _control(relay, peer, data)
 
 
-async def _control(relay: Relay, peer: Peer, data: bytes) -> None:
+async def _control(relay: RelayContext, peer: Peer, data: bytes) -> None:
     """A message that is not a Forward between partners."""
     state = relay.registry.state(peer)
     if state is PeerState.CONSOLE:
@@ -99,7 +95,7 @@ async def _control(relay: Relay, peer: Peer, data: bytes) -> None:
     raise RelayRejection(CloseCode.BAD_MESSAGE, "only Forward, CancelRequest or SessionStarted")
 
 
-async def recv(relay: Relay, peer: Peer) -> bytes:
+async def recv(relay: RelayContext, peer: Peer) -> bytes:
     """The next message from ``peer``, within the deadline of its state."""
     if peer.ending is not None:
         raise peer.ending
@@ -121,7 +117,7 @@ async def recv(relay: Relay, peer: Peer) -> bytes:
     return data
 
 
-async def send(relay: Relay, peer: Peer, target: Peer, data: bytes) -> None:
+async def send(relay: RelayContext, peer: Peer, target: Peer, data: bytes) -> None:
     """Send ``data`` to ``target`` (``peer`` itself or its partner) from peer's task.
 
     Raises:

@@ -164,7 +164,7 @@ class Relay:
         self.revision = ""
         self.restored = 0
         self._ids = itertools.count(1)
-        self._address_rate = RateLimiter(config.address_rate, config.rate_window)
+        self.address_rate = RateLimiter(config.address_rate, config.rate_window)
         self.signin = SignIn(self)
         # Every per-address and per-account limiter, kept across restarts.
         self.counters = relay_limits(self)
@@ -285,7 +285,7 @@ class Relay:
         hello = _parse_hello(await recv(self, peer))
         loop = asyncio.get_running_loop()
         now = loop.time()
-        if not self._address_rate.allow(peer.key, now):
+        if not self.address_rate.allow(peer.key, now):
             raise RelayRejection(
                 CloseCode.RATE_LIMITED, "too many requests from this address; wait a minute"
             )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import TYPE_CHECKING
 
 from common.errors import InvalidState
 from common.protocol.codec import encode
@@ -29,14 +28,11 @@ from common.protocol.relay_wire import (
     ResumeRequest,
 )
 from relay.closing import limit
+from relay.context import RelayContext
 from relay.forwarding import send
 from relay.logs import log, tag
 from relay.peer import MIN_OUTBOX, Outbox, Peer
 from relay.registry import PeerState, RelayRejection
-
-
-if TYPE_CHECKING:
-    from relay.handler import Relay
 
 
 __all__ = ["claim_code", "claim_request", "console", "queue_user", "register"]
@@ -47,7 +43,7 @@ _PEER_JOINED = encode(PeerJoined())
 # --- pairing codes ----------------------------------------------------------------
 
 
-async def register(relay: Relay, peer: Peer, now: float) -> None:
+async def register(relay: RelayContext, peer: Peer, now: float) -> None:
     """A user's Register: a code, waiting until ``code_ttl``."""
     reg = relay.registry.register(peer, now)
     peer.expires_at = reg.expires_at
@@ -55,7 +51,7 @@ async def register(relay: Relay, peer: Peer, now: float) -> None:
     await send(relay, peer, peer, encode(Registered(reg.nameplate, reg.sid, reg.expires_in)))
 
 
-async def claim_code(relay: Relay, peer: Peer, hello: Claim) -> None:
+async def claim_code(relay: RelayContext, peer: Peer, hello: Claim) -> None:
     """A technician's Claim of a code: paired with the user who registered it."""
     signin = relay.signin
     principal = None
@@ -85,7 +81,7 @@ async def claim_code(relay: Relay, peer: Peer, hello: Claim) -> None:
 # --- the help-request queue -------------------------------------------------------
 
 
-async def queue_user(relay: Relay, peer: Peer, hello: PostRequest | ResumeRequest) -> None:
+async def queue_user(relay: RelayContext, peer: Peer, hello: PostRequest | ResumeRequest) -> None:
     """A user's PostRequest or ResumeRequest: queued until a technician claims it."""
     _start_outbox(relay, peer)
     now = relay.wall_clock()
@@ -100,7 +96,7 @@ async def queue_user(relay: Relay, peer: Peer, hello: PostRequest | ResumeReques
     relay.registry.enter(peer, PeerState.QUEUED)
 
 
-async def console(relay: Relay, peer: Peer) -> None:
+async def console(relay: RelayContext, peer: Peer) -> None:
     """A technician's WatchQueue: the queue's entries, then its changes."""
     principal = await relay.signin.authenticate(peer)
     _start_outbox(relay, peer)
@@ -109,7 +105,7 @@ async def console(relay: Relay, peer: Peer) -> None:
     log("watching", peer)
 
 
-async def claim_request(relay: Relay, peer: Peer, hello: ClaimRequest) -> None:
+async def claim_request(relay: RelayContext, peer: Peer, hello: ClaimRequest) -> None:
     """A technician's ClaimRequest: paired with the user who is waiting for help."""
     signin = relay.signin
     principal = await signin.authenticate(peer)
@@ -139,7 +135,7 @@ async def claim_request(relay: Relay, peer: Peer, hello: ClaimRequest) -> None:
         await send(relay, peer, user, encode(Assigned(sid)))
 
 
-def _start_outbox(relay: Relay, peer: Peer) -> Outbox:
+def _start_outbox(relay: RelayContext, peer: Peer) -> Outbox:
     size = max(MIN_OUTBOX, 2 * relay.config.max_queued + 64)
     outbox = Outbox(peer, relay.config.idle_timeout, size)
     peer.outbox = outbox

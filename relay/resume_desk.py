@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from websockets.protocol import State
 
 from common.errors import ProtocolError
 from common.protocol.codec import decode, encode
 from common.protocol.relay_wire import CloseCode, PeerRole, Resumable, Resume, Resumed
+from relay.context import RelayContext
 from relay.forwarding import send
 from relay.peer import Peer
 from relay.registry import RelayRejection
 from relay.resume import ResumeTable
-
-
-if TYPE_CHECKING:
-    from relay.handler import Relay
 
 
 __all__ = ["RESUMABLE_PREFIX", "SUSPENDABLE", "ResumeDesk"]
@@ -45,7 +41,7 @@ SUSPENDABLE = frozenset(
 class ResumeDesk:
     """Resumption for one relay: the table and the waits."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: RelayContext) -> None:
         self._relay = relay
         config = relay.config
         self.table: ResumeTable[Peer] = ResumeTable(

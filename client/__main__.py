@@ -178,6 +178,19 @@ def parse_options(argv: list[str] | None = None) -> ClientOptions:
     )
 
 
+def _show_on_screen(error: str) -> None:
+    from common.qt.startup_error import should_show_startup_error, show_startup_error
+
+    if should_show_startup_error():
+        show_startup_error(
+            "Deskhand cannot start",
+            f"Deskhand could not start: {error}",
+            f"Deskhand reads its settings from {default_config_path()} unless it is started "
+            "with --config FILE. Ask your IT support for that file (client.toml), or for a "
+            "new installer, then start Deskhand again.",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the app; returns the exit status."""
     try:
@@ -185,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         check_display()
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _show_on_screen(str(exc))
         return _EXIT_USAGE
 
     from client.qt.app import run

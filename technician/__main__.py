@@ -149,6 +149,19 @@ def options_from(argv: list[str] | None, stdin: TextIO | None = None) -> Technic
     )
 
 
+def _show_on_screen(error: str) -> None:
+    from common.qt.startup_error import should_show_startup_error, show_startup_error
+
+    if should_show_startup_error():
+        show_startup_error(
+            "Deskhand technician cannot start",
+            f"The console could not start: {error}",
+            "Start it with --config technician.toml (your relay's address, its pin and your "
+            "credential folder; your relay's administrator makes them with deskhand-relay "
+            "init and cert issue), or with --relay URL and --credential DIR.",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and run the console; returns the exit status."""
     try:
@@ -156,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         check_display()
     except _UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _show_on_screen(str(exc))
         return _EXIT_USAGE
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -43,6 +43,8 @@ def private_xdg_dirs(
     base = tmp_path_factory.mktemp("xdg")
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(name, str(base / name.lower()))
+    # A start-up error in a test must fail the test, not wait on a dialog nobody closes.
+    monkeypatch.setenv("DESKHAND_NO_ERROR_DIALOG", "1")
 
 
 # --- the relay's databases: SQLite and a private PostgreSQL server -------------------

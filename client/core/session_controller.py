@@ -501,16 +501,16 @@ class UserSessionController:
                 if self._control is not None:
                     # No remote input while the link is down: what the technician holds is released.
                     self._control.set_link_down(True)
+                self._emit(PresenceChanged(self.presence))  # the state first, then the news
                 self._emit(Reconnecting(event.resume_deadline))
-                self._emit(PresenceChanged(self.presence))
         elif self._state is SessionState.RECONNECTING:
             self._state = SessionState.PAUSED if self.authority.paused else SessionState.ACTIVE
             if self._screen is not None:
                 self._screen.link_restored()
             if self._control is not None:
                 self._control.set_link_down(False)
-            self._emit(Reconnected())
             self._emit(PresenceChanged(self.presence))
+            self._emit(Reconnected())
 
     def _to_screen(self, msg: FrameAck | KeyframeRequest | SelectMonitor) -> None:
         if self._screen is not None:

@@ -32,6 +32,7 @@ from client.qt.consent_dialog import ALLOW_DELAY, MoreRightsDialog
 from client.qt.notify_throttle import NotificationThrottle
 from client.qt.session_bar import SessionBar
 from client.qt.tray import Tray
+from client.qt.tray_menu import describe
 from client.qt.window import ClientWindow
 from client.qt.wording import joined_notice, left_notice, more_rights_notice
 
@@ -145,7 +146,10 @@ class ClientShell(QObject):
     def on_bridge_presence_changed(self, presence: object) -> None:
         if not isinstance(presence, Presence):
             return
-        self._presence = presence
+        previous, self._presence = self._presence, presence
+        if presence.state in _SHARING and previous.state in _SHARING and presence != previous:
+            # What the technician may do changed: the status line must not say the old.
+            self.window.status_label.setText(describe(presence))
         if self.tray is not None:
             self.tray.set_presence(presence)
         self.bar.set_presence(presence)

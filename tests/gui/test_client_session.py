@@ -238,6 +238,7 @@ def test_pause_and_revoke_stop_screen_sharing(qtbot: QtBot, app: ClientApp, tech
     qtbot.waitUntil(lambda: "(paused)" in bar.label.text(), timeout=WAIT_MS)
     assert bar.pause_button.text() == "&Resume"
     assert "Paused" in app.window.rights_label.text()
+    assert "(paused)" in app.window.status_label.text()  # not the old "They can: view"
 
     frames = len(tech.messages(ScreenFrame))
     bar.pause_button.click()
